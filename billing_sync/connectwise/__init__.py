@@ -1,0 +1,1 @@
+"""ConnectWise Manage REST client: records, errors, conditions, schemas and the client."""

@@ -1,0 +1,1 @@
+"""The Flask web app: thin pages over billing_sync."""
