@@ -1,0 +1,124 @@
+"""A partner's ConnectWise connection: save (key encrypted), build a client, authenticate."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing_sync.connectwise.client import ConnectWiseClient, Credentials
+from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.connectwise.hosts import check_site
+from billing_sync.connectwise.records import SystemInfo
+from billing_sync.crypto import decrypt_secret, encrypt_secret, key_hint
+from billing_sync.errors import InvalidInput, NotFoundError
+from billing_sync.models import Connection, Partner
+from billing_sync.settings import Settings
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+@dataclass(frozen=True)
+class ConnectionForm:
+    """What an admin enters; private_key None keeps the stored one."""
+
+    site: str
+    company_id: str
+    public_key: str
+    private_key: str | None
+    client_id: str
+
+
+def get_connection(session: Session, partner_id: int) -> Connection | None:
+    """The partner's connection row, if any."""
+    return session.scalar(select(Connection).where(Connection.partner_id == partner_id))
+
+
+def _validate(form: ConnectionForm, settings: Settings) -> str:
+    for label, value in (("company id", form.company_id), ("public key", form.public_key)):
+        if not value or not value.strip():
+            raise InvalidInput(f"{label} is required")
+    if not GUID.match(form.client_id.strip()):
+        raise InvalidInput("client id must be a GUID like 1b2c3d4e-0000-4000-8000-123456789abc")
+    try:
+        return check_site(form.site.strip(), settings.allow_private_hosts)
+    except ConnectWiseError as exc:
+        raise InvalidInput(f"{exc} ({exc.advice})") from exc
+
+
+def save_connection(
+    session: Session, settings: Settings, partner: Partner, form: ConnectionForm, *, now: datetime
+) -> Connection:
+    """Validate and store the connection; the private key is encrypted and never returned."""
+    site = _validate(form, settings)
+    connection = get_connection(session, partner.id)
+    if not form.private_key and connection is None:
+        raise InvalidInput("private key is required")
+    secret = settings.require_secret()
+    if connection is None:
+        connection = Connection(partner_id=partner.id)
+        session.add(connection)
+    if form.private_key:
+        connection.private_key_encrypted = encrypt_secret(secret, form.private_key)
+        connection.private_key_hint = key_hint(form.private_key)
+    changed_target = (connection.site, connection.company_id) != (site, form.company_id.strip())
+    connection.site = site
+    connection.company_id = form.company_id.strip()
+    connection.public_key = form.public_key.strip()
+    connection.client_id = form.client_id.strip()
+    if changed_target:
+        connection.codebase = None  # a new site or company may run another codebase
+    connection.last_check_ok = None
+    connection.updated_at = now
+    session.flush()
+    return connection
+
+
+def credentials_for(connection: Connection, settings: Settings) -> Credentials:
+    """Decrypt the stored key into client credentials (kept in memory only)."""
+    private_key = decrypt_secret(settings.require_secret(), connection.private_key_encrypted)
+    return Credentials(
+        site=connection.site,
+        company_id=connection.company_id,
+        public_key=connection.public_key,
+        private_key=private_key,
+        client_id=connection.client_id,
+    )
+
+
+def client_for(session: Session, settings: Settings, partner_id: int) -> ConnectWiseClient:
+    """A ConnectWise client for the partner, or NotFoundError when none is configured."""
+    connection = get_connection(session, partner_id)
+    if connection is None:
+        raise NotFoundError("ConnectWise is not connected yet: save the connection first")
+    return ConnectWiseClient(
+        credentials_for(connection, settings),
+        timeout=settings.cw_timeout_seconds,
+        max_retries=settings.cw_max_retries,
+        allow_private_hosts=settings.allow_private_hosts,
+        codebase=connection.codebase,
+    )
+
+
+def authenticate(
+    session: Session, settings: Settings, partner_id: int, *, now: datetime
+) -> SystemInfo:
+    """Call /system/info, remember the outcome on the connection, and return the info."""
+    connection = get_connection(session, partner_id)
+    with client_for(session, settings, partner_id) as client:
+        try:
+            info = client.system_info()
+        except ConnectWiseError as exc:
+            connection.last_checked_at = now
+            connection.last_check_ok = False
+            connection.last_check_message = f"{exc} — {exc.advice}"
+            raise
+        connection.codebase = client.codebase
+    connection.last_checked_at = now
+    connection.last_check_ok = True
+    connection.cw_version = info.version
+    connection.last_check_message = f"Connected to ConnectWise {info.version}"
+    return info

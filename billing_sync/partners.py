@@ -1,0 +1,108 @@
+"""Partners, their users and settings: the services the CLI and the web pages share."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from billing_sync.errors import InvalidInput, NotFoundError
+from billing_sync.models import Partner, User
+from billing_sync.periods import validate_timezone
+
+ROLES = ("admin", "viewer")
+BASES = ("month_end", "live")
+HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def get_partner(session: Session, name: str) -> Partner:
+    """The partner with this handle, or NotFoundError."""
+    partner = session.scalar(select(Partner).where(Partner.name == name))
+    if partner is None:
+        raise NotFoundError(f"no partner named {name!r}")
+    return partner
+
+
+def create_partner(session: Session, name: str, *, timezone: str = "UTC", now: datetime) -> Partner:
+    """Create a partner; the handle is unique and the zone a valid IANA name."""
+    if not HANDLE.match(name):
+        raise InvalidInput("partner name must be 1-100 letters, digits, '.', '_' or '-'")
+    try:
+        validate_timezone(timezone)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    if session.scalar(select(Partner.id).where(Partner.name == name)) is not None:
+        raise InvalidInput(f"partner {name!r} already exists")
+    partner = Partner(
+        name=name,
+        timezone=timezone,
+        count_basis="month_end",
+        integration_enabled=False,
+        created_at=now,
+    )
+    session.add(partner)
+    session.flush()
+    return partner
+
+
+def update_partner_settings(
+    partner: Partner, *, timezone: str | None = None, count_basis: str | None = None
+) -> None:
+    """Change a partner's zone or count basis after validating them."""
+    if timezone is not None:
+        try:
+            partner.timezone = validate_timezone(timezone)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+    if count_basis is not None:
+        if count_basis not in BASES:
+            raise InvalidInput(f"count basis must be one of {', '.join(BASES)}")
+        partner.count_basis = count_basis
+
+
+def set_integration(partner: Partner, enabled: bool) -> None:
+    """Switch writing to ConnectWise on or off; settings and mappings stay editable either way."""
+    partner.integration_enabled = enabled
+
+
+def create_user(
+    session: Session,
+    partner: Partner,
+    email: str,
+    password: str,
+    *,
+    role: str = "admin",
+    now: datetime,
+) -> User:
+    """Create a sign-in for a partner; passwords are stored hashed only."""
+    email = email.strip().lower()
+    if not EMAIL.match(email):
+        raise InvalidInput(f"{email!r} is not an e-mail address")
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < 8:
+        raise InvalidInput("password must be at least 8 characters")
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise InvalidInput(f"a user with e-mail {email} already exists")
+    user = User(
+        partner_id=partner.id,
+        email=email,
+        password_hash=generate_password_hash(password),
+        role=role,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate_user(session: Session, email: str, password: str) -> User | None:
+    """The user with these credentials, or None (same answer for unknown e-mail or bad password)."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not check_password_hash(user.password_hash, password):
+        return None
+    return user

@@ -1,0 +1,189 @@
+"""The run ledger: every decision recorded; every write as an intent committed before it is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing_sync.connectwise.records import Addition
+from billing_sync.models import AdditionLink, RunItem
+
+OPEN = "intent"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a ledger row says about one item."""
+
+    company_id: int | None
+    product_id: int | None
+    agreement_id: int | None
+    action: str
+    quantity_before: float | None = None
+    quantity_after: float | None = None
+    addition_id: int | None = None
+    error: str | None = None
+    advice: str | None = None
+
+
+class Ledger:
+    """Writes ledger rows for one run, each in its own short transaction."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        run_id: int,
+        partner_id: int,
+        clock: Callable[[], datetime],
+    ):
+        self.factory = factory
+        self.run_id = run_id
+        self.partner_id = partner_id
+        self.clock = clock
+
+    def _row(self, entry: Entry, state: str) -> RunItem:
+        now = self.clock()
+        return RunItem(
+            run_id=self.run_id,
+            partner_id=self.partner_id,
+            state=state,
+            company_id=entry.company_id,
+            product_id=entry.product_id,
+            agreement_id=entry.agreement_id,
+            action=entry.action,
+            quantity_before=entry.quantity_before,
+            quantity_after=entry.quantity_after,
+            addition_id=entry.addition_id,
+            error=entry.error,
+            advice=entry.advice,
+            created_at=now,
+            completed_at=None if state == OPEN else now,
+        )
+
+    def record(
+        self,
+        entry: Entry,
+        state: str = "done",
+        link: tuple[int, int, int, int, float] | None = None,
+    ) -> None:
+        """Record a decision that sends nothing (unchanged, skipped, error, or a dry-run plan)."""
+        with self.factory.begin() as session:
+            session.add(self._row(entry, state))
+            if link is not None:  # an adopted addition becomes the one we manage
+                upsert_link(session, self.partner_id, *link, now=self.clock())
+
+    def intent(self, entry: Entry) -> int:
+        """Commit the intent to write; only then may the request be sent."""
+        with self.factory.begin() as session:
+            row = self._row(entry, OPEN)
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def complete(
+        self,
+        item_id: int,
+        state: str,
+        *,
+        addition_id: int | None = None,
+        error: str | None = None,
+        advice: str | None = None,
+        link: tuple[int, int, int, int, float] | None = None,
+    ) -> None:
+        """Close an intent with its outcome; a successful write also moves the addition link."""
+        values = {"state": state, "completed_at": self.clock(), "error": error, "advice": advice}
+        if addition_id is not None:
+            values["addition_id"] = addition_id
+        with self.factory.begin() as session:
+            session.execute(update(RunItem).where(RunItem.id == item_id).values(**values))
+            if link is not None:
+                upsert_link(session, self.partner_id, *link, now=self.clock())
+
+
+def upsert_link(
+    session: Session,
+    partner_id: int,
+    company_id: int,
+    product_id: int,
+    agreement_id: int,
+    addition_id: int,
+    quantity: float,
+    *,
+    now: datetime,
+) -> None:
+    """Remember which addition we manage for (company, product) and the quantity it carries."""
+    link = session.scalar(
+        select(AdditionLink).where(
+            AdditionLink.company_id == company_id, AdditionLink.product_id == product_id
+        )
+    )
+    if link is None:
+        link = AdditionLink(partner_id=partner_id, company_id=company_id, product_id=product_id)
+        session.add(link)
+    link.agreement_id = agreement_id
+    link.addition_id = addition_id
+    link.last_quantity = quantity
+    link.updated_at = now
+
+
+def open_intents(session: Session, partner_id: int, *, before_run: int) -> list[RunItem]:
+    """Writes an earlier run announced but never completed (it was killed mid-write)."""
+    return list(
+        session.scalars(
+            select(RunItem).where(
+                RunItem.partner_id == partner_id, RunItem.state == OPEN, RunItem.run_id < before_run
+            )
+        )
+    )
+
+
+def settlement(
+    item: RunItem, active: list[Addition], cw_product_id: int | None
+) -> tuple[str, int | None]:
+    """From what ConnectWise shows, did an open intent reach it: (state, addition id)."""
+    target = item.quantity_after or 0
+    if item.action == "update":
+        for addition in active:
+            if addition.id == item.addition_id and abs(addition.quantity - target) < 1e-6:
+                return "settled_done", addition.id
+        return "settled_failed", item.addition_id
+    carrying = [a for a in active if a.product_id == cw_product_id]
+    if len(carrying) == 1:
+        return "settled_done", carrying[0].id
+    return "settled_failed", None
+
+
+def settle(
+    factory: sessionmaker[Session],
+    items: list[RunItem],
+    active: list[Addition],
+    cw_products: dict[int, int],
+    *,
+    run_id: int,
+    now: datetime,
+) -> None:
+    """Complete a killed run's intents from what ConnectWise shows, noting who settled them."""
+    with factory.begin() as session:
+        for item in items:
+            state, addition_id = settlement(item, active, cw_products.get(item.product_id))
+            note = (
+                "reached ConnectWise (confirmed by run %d)"
+                if state == "settled_done"
+                else "did not reach ConnectWise (checked by run %d)"
+            ) % run_id
+            session.execute(
+                update(RunItem)
+                .where(RunItem.id == item.id)
+                .values(
+                    state=state,
+                    addition_id=addition_id,
+                    settled_by_run_id=run_id,
+                    completed_at=now,
+                    error=note if state == "settled_failed" else None,
+                    advice=note,
+                )
+            )

@@ -1,0 +1,393 @@
+"""A sync run: lease, gather, validate agreements, fan out per agreement, record the outcome."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing_sync.connections import client_for
+from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.errors import NotFoundError, RunInProgress
+from billing_sync.lease import acquire_lease, current_lease, new_holder, release_lease, renew_lease
+from billing_sync.models import Partner, Run
+from billing_sync.periods import addition_effective_date
+from billing_sync.settings import Settings
+from billing_sync.sync.apply import AgreementJob, ItemReport, error_reports, process_agreement
+from billing_sync.sync.context import RunContext, gather
+from billing_sync.sync.ledger import Ledger, open_intents
+from billing_sync.sync.validation import agreement_problems, settle_orphans
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+Progress = Callable[[int, int], None]
+
+
+def system_clock() -> datetime:
+    """Wall-clock time in UTC (the shell's only source of 'now')."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """A started run: its row exists and, unless a dry run, its lease is held."""
+
+    run_id: int
+    partner_id: int
+    holder: str
+    now: datetime
+    trigger: str
+    dry_run: bool
+
+
+@dataclass
+class RunReport:
+    """What a run did, item by item."""
+
+    run_id: int
+    status: str
+    items: list[ItemReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    message: str | None = None
+
+    def to_json(self) -> dict:
+        """The `sync --json` object (DESIGN §5), plus warnings and message."""
+        keys = (
+            "company",
+            "product",
+            "agreement_id",
+            "addition_id",
+            "action",
+            "quantity_before",
+            "quantity_after",
+            "error",
+        )
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "items": [{k: asdict(i)[k] for k in keys} for i in self.items],
+            "warnings": self.warnings,
+            "message": self.message,
+        }
+
+
+def _partner(session: Session, partner_id: int) -> Partner:
+    partner = session.get(Partner, partner_id)
+    if partner is None:
+        raise NotFoundError(f"no partner with id {partner_id}")
+    return partner
+
+
+def begin_run(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    partner_id: int,
+    *,
+    now: datetime,
+    trigger: str = "manual",
+    dry_run: bool = False,
+) -> RunHandle:
+    """Take the lease (real runs) and write the Run row; RunInProgress if another run holds it."""
+    holder = new_holder()
+    with factory() as session:
+        partner = _partner(session, partner_id)
+        basis = partner.count_basis
+        if not dry_run and not acquire_lease(
+            factory, partner_id, holder, now=now, seconds=settings.lease_seconds
+        ):
+            lease = current_lease(session, partner_id, now=now)
+            since = f" (started {lease.acquired_at:%Y-%m-%d %H:%M} UTC)" if lease else ""
+            raise RunInProgress(
+                f"a sync for {partner.name} is already running{since}; wait for it to finish"
+            )
+    with factory.begin() as session:
+        run = Run(
+            partner_id=partner_id,
+            trigger=trigger,
+            dry_run=dry_run,
+            status="running",
+            basis=basis,
+            started_at=now,
+            heartbeat_at=now,
+        )
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    if not dry_run:
+        renew_lease(
+            factory, partner_id, holder, now=now, seconds=settings.lease_seconds, run_id=run_id
+        )
+    return RunHandle(run_id, partner_id, holder, now, trigger, dry_run)
+
+
+def run_sync(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    partner_id: int,
+    *,
+    now: datetime,
+    trigger: str = "cli",
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    clock: Clock = system_clock,
+    client=None,
+) -> RunReport:
+    """One run now: the same engine behind the scheduler, Sync now, preview, CLI and API."""
+    handle = begin_run(factory, settings, partner_id, now=now, trigger=trigger, dry_run=dry_run)
+    return execute_run(
+        factory, settings, handle, progress=progress, stop=stop, clock=clock, client=client
+    )
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the lease while a run works, so only a dead holder's lease expires."""
+
+    def __init__(
+        self, factory, settings: Settings, handle: RunHandle, clock: Clock, lost: threading.Event
+    ):
+        super().__init__(daemon=True, name=f"lease-{handle.run_id}")
+        self.args = (factory, settings, handle, clock)
+        self.lost = lost
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        factory, settings, handle, clock = self.args
+        while not self.done.wait(max(settings.lease_seconds / 3, 0.5)):
+            now = clock()
+            if not renew_lease(
+                factory, handle.partner_id, handle.holder, now=now, seconds=settings.lease_seconds
+            ):
+                log.error(
+                    "run %s lost its lease; stopping after the items in flight", handle.run_id
+                )
+                self.lost.set()
+                return
+            with factory.begin() as session:
+                session.execute(update(Run).where(Run.id == handle.run_id).values(heartbeat_at=now))
+
+
+def _mark_abandoned(factory, handle: RunHandle, now: datetime) -> None:
+    """Runs left 'running' by a dead process: we hold the lease, so none of them is alive."""
+    with factory.begin() as session:
+        session.execute(
+            update(Run)
+            .where(
+                Run.partner_id == handle.partner_id,
+                Run.status == "running",
+                Run.dry_run.is_(False),
+                Run.id != handle.run_id,
+            )
+            .values(
+                status="interrupted",
+                finished_at=now,
+                message=f"the process running it stopped; run {handle.run_id} settled its writes",
+            )
+        )
+
+
+def _status(items: list[ItemReport], stopped: bool) -> str:
+    if stopped:
+        return "interrupted"
+    errors = sum(1 for i in items if i.action == "error")
+    if errors == 0:
+        return "succeeded"
+    return "partial" if errors < len(items) else "failed"
+
+
+def _finish(
+    factory, handle: RunHandle, report: RunReport, now: datetime, context: RunContext | None = None
+) -> RunReport:
+    counts = defaultdict(int)
+    for item in report.items:
+        counts[item.action] += 1
+    with factory.begin() as session:
+        run = session.get(Run, handle.run_id)
+        run.status = report.status
+        run.finished_at = now
+        run.message = report.message
+        run.warnings = json.dumps(report.warnings) if report.warnings else None
+        run.done_items = len(report.items)
+        run.created, run.updated = counts["create"], counts["update"]
+        run.unchanged, run.skipped, run.errors = (
+            counts["unchanged"],
+            counts["skipped"],
+            counts["error"],
+        )
+        if context is not None and context.period is not None:
+            run.period = context.period.first_day
+    return report
+
+
+def _set_total(factory, handle: RunHandle, context: RunContext, now: datetime) -> None:
+    with factory.begin() as session:
+        run = session.get(Run, handle.run_id)
+        run.total_items = len(context.targets) * len(context.products)
+        run.period = context.period.first_day if context.period else None
+        run.counted_at = now
+
+
+def _save_progress(factory, run_id: int, done: int) -> None:
+    with factory.begin() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(done_items=done))
+
+
+def execute_run(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    handle: RunHandle,
+    *,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    clock: Clock = system_clock,
+    client=None,
+) -> RunReport:
+    """Do the run's work; never raises for ConnectWise trouble, always records an outcome."""
+    report = RunReport(handle.run_id, "running")
+    lost = threading.Event()
+    heartbeat = None
+    own_client = client is None
+    context = None
+    try:
+        with factory() as session:
+            partner = _partner(session, handle.partner_id)
+            enabled, timezone = partner.integration_enabled, partner.timezone
+        if not handle.dry_run and not enabled:
+            report.status = "refused"
+            report.message = (
+                "the ConnectWise integration is disabled for this partner: nothing "
+                "was written (enable it to sync; preview still works)"
+            )
+            return _finish(factory, handle, report, clock())
+        if not handle.dry_run:
+            heartbeat = _Heartbeat(factory, settings, handle, clock, lost)
+            heartbeat.start()
+            _mark_abandoned(factory, handle, handle.now)
+        with factory.begin() as session:
+            context = gather(
+                session,
+                _partner(session, handle.partner_id),
+                now=handle.now,
+                freeze=not handle.dry_run,
+                run_id=handle.run_id,
+            )
+        report.warnings = list(context.warnings)
+        _set_total(factory, handle, context, handle.now)
+        if client is None:
+            with factory() as session:
+                client = client_for(session, settings, handle.partner_id)
+        stopped = _fan_out(
+            factory,
+            settings,
+            handle,
+            context,
+            client,
+            timezone,
+            report,
+            progress=progress,
+            stop=stop,
+            lost=lost,
+            clock=clock,
+        )
+        report.status = _status(report.items, stopped)
+        if stopped:
+            report.message = "stopped before every company was processed; the next run completes it"
+        return _finish(factory, handle, report, clock(), context)
+    except ConnectWiseError as exc:
+        report.status = "failed"
+        report.message = f"{exc} — {exc.advice}"
+        return _finish(factory, handle, report, clock(), context)
+    except Exception as exc:
+        log.exception("run %s of partner %s failed", handle.run_id, handle.partner_id)
+        report.status = "failed"
+        report.message = f"internal error: {exc}"
+        return _finish(factory, handle, report, clock(), context)
+    finally:
+        if heartbeat is not None:
+            heartbeat.done.set()
+        if not handle.dry_run:
+            release_lease(factory, handle.partner_id, handle.holder)
+        if own_client and client is not None:
+            client.close()
+
+
+def _fan_out(
+    factory,
+    settings: Settings,
+    handle: RunHandle,
+    context: RunContext,
+    client,
+    timezone: str,
+    report: RunReport,
+    *,
+    progress,
+    stop,
+    lost,
+    clock,
+) -> bool:
+    """Run every agreement's job on a bounded pool; returns True when stopped early."""
+    ledger = Ledger(factory, handle.run_id, handle.partner_id, clock)
+    agreements = (
+        client.agreements_by_ids({t.agreement_id for t in context.targets})
+        if context.targets
+        else {}
+    )
+    intents = defaultdict(list)
+    if not handle.dry_run:
+        with factory() as session:
+            for item in open_intents(session, handle.partner_id, before_run=handle.run_id):
+                intents[item.agreement_id].append(item)
+    effective = addition_effective_date(handle.now, timezone)
+    jobs = [
+        AgreementJob(
+            t,
+            context,
+            ledger,
+            client,
+            handle.now,
+            effective,
+            handle.dry_run,
+            intents.pop(t.agreement_id, []),
+        )
+        for t in context.targets
+    ]
+    total = len(jobs) * len(context.products)
+
+    def work(job: AgreementJob) -> list[ItemReport] | None:
+        if (stop is not None and stop.is_set()) or lost.is_set():
+            return None
+        problem = agreement_problems(
+            job.target, agreements.get(job.target.agreement_id), handle.now
+        )
+        return error_reports(job, *problem) if problem else process_agreement(job)
+
+    concurrency = settings.sync_concurrency
+    with factory() as session:
+        concurrency = _partner(session, handle.partner_id).sync_concurrency or concurrency
+    skipped = 0
+    saved_at = clock()
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = [pool.submit(work, job) for job in jobs]
+        for future in as_completed(futures):
+            result = future.result()
+            if result is None:
+                skipped += 1
+                continue
+            report.items.extend(result)
+            if progress is not None:
+                progress(len(report.items), total)
+            if (clock() - saved_at).total_seconds() >= 1:  # progress for pages, not per item
+                saved_at = clock()
+                _save_progress(factory, handle.run_id, len(report.items))
+    report.items.sort(key=lambda i: (i.company_name.casefold(), i.company, i.product))
+    if intents and not handle.dry_run:
+        settle_orphans(ledger, client, intents, context, handle.now)
+    return skipped > 0
