@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ConnectWiseError(Exception):
     """Base: message for logs and the ledger, advice for the person who must act."""
 
     advice = "See the run ledger and the ConnectWise API log for details."
 
-    def __init__(self, message: str, *, status: int | None = None, advice: str | None = None,
-                 response=None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        advice: str | None = None,
+        response: Any = None,
+    ):
         super().__init__(message)
         self.status = status
         self.response = response
@@ -47,9 +55,13 @@ class NotFound(ConfigurationError):
 
 
 class ValidationFailed(ConfigurationError):
-    """ConnectWise refused a write as invalid (400)."""
+    """ConnectWise refused a request as invalid (400); `field_errors` has the reasons."""
 
     advice = "ConnectWise rejected the change; check the mapped product and agreement settings."
+
+    def __init__(self, message: str, *, field_errors: tuple[str, ...] = (), **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.field_errors = field_errors
 
 
 class InvalidSite(ConfigurationError):

@@ -1,0 +1,312 @@
+"""ConnectWise Manage REST client: one session, business-named calls, records out."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote as quote_path
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import requests
+
+from billing_sync.connectwise import conditions as cond
+from billing_sync.connectwise.errors import AuthenticationError, ConnectWiseError, InvalidSite
+from billing_sync.connectwise.hosts import check_site
+from billing_sync.connectwise.records import Addition, Agreement, CatalogItem, CwCompany, SystemInfo
+from billing_sync.connectwise.schemas import (
+    AgreementSchema,
+    CatalogItemSchema,
+    CompanySchema,
+    SystemInfoSchema,
+    load_addition,
+    load_record,
+    new_addition_body,
+)
+from billing_sync.connectwise.transport import (
+    error_for_exception,
+    error_for_response,
+    json_body,
+    json_rows,
+    make_session,
+)
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000  # ConnectWise's maximum
+IDS_PER_REQUEST = 100  # keeps `id in (...)` URLs well under server URL limits
+_CODEBASE = re.compile(r"^[A-Za-z0-9_.\-]+/$")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What ConnectWise needs to authenticate an API member; repr hides the private key."""
+
+    site: str
+    company_id: str
+    public_key: str
+    private_key: str = field(repr=False)
+    client_id: str
+
+
+class ConnectWiseClient:
+    """The ConnectWise API as billing-sync uses it; build one per run or request and close it."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        backoff_factor: float = 0.5,
+        allow_private_hosts: bool = False,
+        codebase: str | None = None,
+        pool_size: int = 16,
+    ) -> None:
+        missing = [
+            name
+            for name in ("company_id", "public_key", "private_key", "client_id")
+            if not getattr(credentials, name)
+        ]
+        if missing:
+            raise AuthenticationError(f"The ConnectWise connection lacks: {', '.join(missing)}.")
+        self._site = check_site(credentials.site, allow_private_hosts)
+        self._company_id = credentials.company_id
+        self._timeout = timeout
+        self._codebase = _normalise_codebase(codebase) if codebase else None
+        self._codebase_lock = threading.Lock()
+        self._session = make_session(
+            company_id=credentials.company_id,
+            public_key=credentials.public_key,
+            private_key=credentials.private_key,
+            client_id=credentials.client_id,
+            max_retries=max_retries,
+            backoff_factor=backoff_factor,
+            pool_size=pool_size,
+        )
+
+    def __repr__(self) -> str:
+        return f"ConnectWiseClient(site={self._site!r}, company_id={self._company_id!r})"
+
+    def __enter__(self) -> ConnectWiseClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._session.close()
+
+    # -- business calls -------------------------------------------------------------------
+
+    @property
+    def codebase(self) -> str:
+        """The site's codebase (`v4_6_release/`), discovered on first use and cached."""
+        with self._codebase_lock:
+            if self._codebase is None:
+                self._codebase = self._discover_codebase()
+            return self._codebase
+
+    def system_info(self) -> SystemInfo:
+        """`GET /system/info`: the credentials check; a 404 here means bad credentials."""
+        return load_record(SystemInfoSchema(), json_body(self._request("GET", "/system/info")))
+
+    def companies(self, conditions: str | None = None) -> Iterator[CwCompany]:
+        """Every company matching `conditions` (all pages)."""
+        for row in self._paged("/company/companies", conditions):
+            yield load_record(CompanySchema(), row)
+
+    def search_companies(self, text: str, limit: int = 50) -> list[CwCompany]:
+        """Up to `limit` non-deleted companies whose name contains `text`, by name."""
+        if not 1 <= limit <= PAGE_SIZE:
+            raise ValueError(f"limit must be between 1 and {PAGE_SIZE}")
+        parts = [cond.contains("name", text)] if text.strip() else []
+        params = {
+            "conditions": cond.and_(*parts, cond.eq("deletedFlag", False)),
+            "orderBy": "name asc",
+            "page": 1,
+            "pageSize": limit,
+        }
+        rows = json_rows(self._request("GET", "/company/companies", params=params))
+        return [load_record(CompanySchema(), row) for row in rows]
+
+    def agreements(self, conditions: str | None = None) -> Iterator[Agreement]:
+        """Every agreement matching `conditions` (all pages)."""
+        for row in self._paged("/finance/agreements", conditions):
+            yield load_record(AgreementSchema(), row)
+
+    def company_agreements(self, cw_company_id: int) -> list[Agreement]:
+        """All agreements of one company, whatever their status."""
+        return list(self.agreements(cond.eq("company/id", _id(cw_company_id))))
+
+    def agreements_by_ids(self, ids: Iterable[int]) -> dict[int, Agreement]:
+        """The agreements with these ids (missing ones are absent), fetched in batches."""
+        unique = sorted({_id(i) for i in ids})
+        found: dict[int, Agreement] = {}
+        for start in range(0, len(unique), IDS_PER_REQUEST):
+            for agreement in self.agreements(
+                cond.in_("id", unique[start : start + IDS_PER_REQUEST])
+            ):
+                found[agreement.id] = agreement
+        return found
+
+    def catalog_items(self, include_inactive: bool = False) -> Iterator[CatalogItem]:
+        """Procurement catalog products, active ones only unless asked otherwise."""
+        conditions = None if include_inactive else cond.eq("inactiveFlag", False)
+        for row in self._paged("/procurement/catalog", conditions):
+            yield load_record(CatalogItemSchema(), row)
+
+    def agreement_additions(self, agreement_id: int, *, active_at: datetime) -> list[Addition]:
+        """The agreement's additions not cancelled at `active_at` (one GET for <= 1000)."""
+        path = f"/finance/agreements/{_id(agreement_id)}/additions"
+        active = cond.or_(cond.eq("cancelledDate", None), cond.gt("cancelledDate", active_at))
+        return [load_addition(row, agreement_id) for row in self._paged(path, active)]
+
+    def create_addition(
+        self,
+        agreement_id: int,
+        *,
+        product_id: int,
+        quantity: int,
+        effective_date: datetime,
+        description: str,
+    ) -> Addition:
+        """POST a new billable addition; sent once, never retried (WriteOutcomeUnknown if lost)."""
+        body = new_addition_body(
+            product_id=_id(product_id),
+            quantity=_quantity(quantity),
+            effective_date=effective_date,
+            description=description,
+        )
+        path = f"/finance/agreements/{_id(agreement_id)}/additions"
+        return load_addition(json_body(self._request("POST", path, json=body)), agreement_id)
+
+    def set_addition_quantity(self, agreement_id: int, addition_id: int, quantity: int) -> Addition:
+        """PATCH the addition's quantity to an absolute value (idempotent, so retried)."""
+        path = f"/finance/agreements/{_id(agreement_id)}/additions/{_id(addition_id)}"
+        body = [{"op": "replace", "path": "quantity", "value": _quantity(quantity)}]
+        return load_addition(json_body(self._request("PATCH", path, json=body)), agreement_id)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self._site}/{self.codebase}apis/3.0{path}"
+
+    def _request(
+        self, method: str, path: str, *, url: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """One API call; on an unexpected 404 re-discover the codebase and repeat once."""
+        response = self._send(method, url or self._url(path), path, **kwargs)
+        if response.status_code == 404 and url is None and self._codebase_moved():
+            response = self._send(method, self._url(path), path, **kwargs)
+        if response.status_code >= 300:
+            raise error_for_response(method, path, response)
+        return response
+
+    def _send(self, method: str, url: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send with the timeout, no redirects (never re-send credentials), and log it."""
+        started = time.monotonic()
+        try:
+            response = self._session.request(
+                method, url, timeout=self._timeout, allow_redirects=False, **kwargs
+            )
+        except requests.RequestException as exc:
+            elapsed = (time.monotonic() - started) * 1000
+            log.debug("ConnectWise %s %s failed in %.0f ms: %s", method, path, elapsed, exc)
+            raise error_for_exception(method, path, exc) from exc
+        elapsed = (time.monotonic() - started) * 1000
+        log.debug("ConnectWise %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed)
+        return response
+
+    def _paged(self, path: str, conditions: str | None) -> Iterator[dict[str, Any]]:
+        """Rows of every page, following `Link: rel="next"`; refuses a repeated next URL."""
+        params: dict[str, Any] = {"page": 1, "pageSize": PAGE_SIZE}
+        if conditions:
+            params["conditions"] = conditions
+        response = self._request("GET", path, params=params)
+        fetched = {response.url}
+        while True:
+            yield from json_rows(response)
+            link = response.links.get("next", {}).get("url")
+            if not link:
+                return
+            next_url = self._on_site(urljoin(response.url, link))
+            if next_url in fetched:
+                raise ConnectWiseError(
+                    f"GET {path}: ConnectWise repeated the next-page link {next_url}; "
+                    "stopped to avoid an endless loop."
+                )
+            fetched.add(next_url)
+            response = self._request("GET", path, url=next_url)
+            fetched.add(response.url)
+
+    def _on_site(self, url: str) -> str:
+        """The URL moved onto our site: credentials never go to a host named by a Link header."""
+        site, target = urlsplit(self._site), urlsplit(url)
+        return urlunsplit((site.scheme, site.netloc, target.path, target.query, ""))
+
+    def _discover_codebase(self) -> str:
+        """`GET {site}/login/companyinfo/{companyId}` (public, so sent without credentials)."""
+        path = f"/login/companyinfo/{quote_path(self._company_id, safe='')}"
+        headers = {"Authorization": None, "clientId": None, "Accept": "application/json"}
+        response = self._send("GET", f"{self._site}{path}", path, headers=headers)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise error_for_response("GET", path, response)
+        try:
+            info = response.json() if response.status_code == 200 else None
+        except ValueError:
+            info = None
+        if response.status_code != 200 or (info is not None and not isinstance(info, dict)):
+            raise InvalidSite(
+                f"{self._site} does not answer like a ConnectWise site "
+                f"(GET {path} -> {response.status_code}).",
+                status=response.status_code,
+                response=response,
+            )
+        if not info or not info.get("Codebase"):
+            raise InvalidSite(
+                f"ConnectWise at {self._site} reports an unknown company id {self._company_id!r}.",
+                advice="Use the company id you type on the ConnectWise login page.",
+                response=response,
+            )
+        return _normalise_codebase(str(info["Codebase"]))
+
+    def _codebase_moved(self) -> bool:
+        """Re-discover the codebase (after a 404); True when it changed, so a repeat may help."""
+        try:
+            fresh = self._discover_codebase()
+        except ConnectWiseError:
+            return False  # keep the original 404: it is the more useful error
+        with self._codebase_lock:
+            moved, self._codebase = fresh != self._codebase, fresh
+        if moved:
+            log.info("ConnectWise codebase of %s is now %s", self._site, fresh)
+        return moved
+
+
+def _id(value: int) -> int:
+    """A positive integer id (ids end up in URL paths, so nothing else gets through)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"a ConnectWise id must be a positive integer, got {value!r}")
+    return value
+
+
+def _quantity(value: int | float) -> int:
+    """Quantities go out as non-negative integers (CW stores doubles; counts are whole)."""
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ValueError(f"quantity must be a non-negative whole number, got {value!r}")
+    return int(value)
+
+
+def _normalise_codebase(codebase: str) -> str:
+    """`v4_6_release` / `/v4_6_release/` -> `v4_6_release/`; refuses anything path-like."""
+    value = codebase.strip().strip("/") + "/"
+    if not _CODEBASE.match(value):
+        raise InvalidSite(f"Invalid ConnectWise codebase {codebase!r}.")
+    return value

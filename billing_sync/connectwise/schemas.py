@@ -1,0 +1,200 @@
+"""Marshmallow schemas for ConnectWise payloads: JSON in, frozen records out (no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, post_dump, post_load
+from marshmallow import ValidationError as SchemaError
+
+from billing_sync.connectwise.conditions import format_datetime
+from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.connectwise.records import (
+    Addition,
+    Agreement,
+    CatalogItem,
+    CwCompany,
+    SystemInfo,
+)
+
+
+class UtcDateTime(fields.DateTime):
+    """ConnectWise date-time (`2026-01-01T00:00:00Z`) <-> aware UTC datetime."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        # ConnectWise sends UTC; a value without an offset is UTC too, never local time.
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else format_datetime(value)
+
+
+# ConnectWise omits or nulls most fields: optional ones load as None.
+OPTIONAL: dict[str, Any] = {"allow_none": True, "load_default": None}
+
+
+class _Base(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class _Ref(_Base):
+    """A ConnectWise reference object (`{"id": 1, "identifier": "...", "name": "..."}`)."""
+
+    id = fields.Integer(**OPTIONAL)
+    identifier = fields.String(**OPTIONAL)
+    name = fields.String(**OPTIONAL)
+
+
+class AdditionSchema(_Base):
+    """GET/POST/PATCH agreement addition -> Addition."""
+
+    id = fields.Integer(required=True)
+    agreement_id = fields.Integer(data_key="agreementId", required=True)
+    product = fields.Nested(_Ref, required=True)
+    quantity = fields.Float(**OPTIONAL)
+    bill_customer = fields.String(data_key="billCustomer", **OPTIONAL)
+    effective_date = UtcDateTime(data_key="effectiveDate", **OPTIONAL)
+    cancelled_date = UtcDateTime(data_key="cancelledDate", **OPTIONAL)
+    description = fields.String(**OPTIONAL)
+
+    @post_load
+    def _to_record(self, data: dict[str, Any], **kwargs: Any) -> Addition:
+        product = data.pop("product")
+        return Addition(
+            product_id=product["id"],
+            product_identifier=product["identifier"],
+            quantity=data.pop("quantity") or 0.0,
+            bill_customer=data.pop("bill_customer") or "Billable",
+            **data,
+        )
+
+
+class AgreementSchema(_Base):
+    """GET agreement -> Agreement."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    company = fields.Nested(_Ref, required=True)
+    agreement_status = fields.String(data_key="agreementStatus", **OPTIONAL)
+    cancelled_flag = fields.Boolean(data_key="cancelledFlag", **OPTIONAL)
+    end_date = UtcDateTime(data_key="endDate", **OPTIONAL)
+    no_ending_date_flag = fields.Boolean(data_key="noEndingDateFlag", **OPTIONAL)
+    type = fields.Nested(_Ref, **OPTIONAL)
+
+    @post_load
+    def _to_record(self, data: dict[str, Any], **kwargs: Any) -> Agreement:
+        company, agreement_type = data.pop("company"), data.pop("type")
+        return Agreement(
+            company_id=company["id"],
+            company_name=company["name"],
+            cancelled_flag=bool(data.pop("cancelled_flag")),
+            no_ending_date_flag=bool(data.pop("no_ending_date_flag")),
+            type_name=agreement_type["name"] if agreement_type else None,
+            **data,
+        )
+
+
+class CompanySchema(_Base):
+    """GET company -> CwCompany."""
+
+    id = fields.Integer(required=True)
+    identifier = fields.String(required=True)
+    name = fields.String(required=True)
+    deleted_flag = fields.Boolean(data_key="deletedFlag", **OPTIONAL)
+    status = fields.Nested(_Ref, **OPTIONAL)
+
+    @post_load
+    def _to_record(self, data: dict[str, Any], **kwargs: Any) -> CwCompany:
+        status = data["status"]
+        return CwCompany(
+            id=data["id"],
+            identifier=data["identifier"],
+            name=data["name"],
+            deleted=bool(data["deleted_flag"]),
+            status_name=status["name"] if status else None,
+        )
+
+
+class CatalogItemSchema(_Base):
+    """GET catalog item -> CatalogItem."""
+
+    id = fields.Integer(required=True)
+    identifier = fields.String(required=True)
+    description = fields.String(**OPTIONAL)
+    inactive_flag = fields.Boolean(data_key="inactiveFlag", **OPTIONAL)
+
+    @post_load
+    def _to_record(self, data: dict[str, Any], **kwargs: Any) -> CatalogItem:
+        return CatalogItem(
+            id=data["id"],
+            identifier=data["identifier"],
+            description=data["description"],
+            inactive=bool(data["inactive_flag"]),
+        )
+
+
+class SystemInfoSchema(_Base):
+    """GET /system/info -> SystemInfo."""
+
+    version = fields.String(required=True)
+    is_cloud = fields.Boolean(data_key="isCloud", **OPTIONAL)
+    server_time_zone = fields.String(data_key="serverTimeZone", **OPTIONAL)
+
+    @post_load
+    def _to_record(self, data: dict[str, Any], **kwargs: Any) -> SystemInfo:
+        return SystemInfo(**data)
+
+
+class NewAdditionSchema(Schema):
+    """Body of `POST /finance/agreements/{id}/additions`; unset fields are omitted."""
+
+    product_id = fields.Function(lambda obj: {"id": obj["product_id"]}, data_key="product")
+    quantity = fields.Integer()
+    bill_customer = fields.String(data_key="billCustomer")
+    effective_date = UtcDateTime(data_key="effectiveDate")
+    description = fields.String()
+
+    @post_dump
+    def _omit_unset(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if value not in (None, "")}
+
+
+def new_addition_body(
+    *,
+    product_id: int,
+    quantity: int,
+    effective_date: datetime,
+    description: str | None,
+    bill_customer: str = "Billable",
+) -> dict[str, Any]:
+    """The JSON body that creates an addition (quantity sent as an integer)."""
+    return NewAdditionSchema().dump(
+        {
+            "product_id": product_id,
+            "quantity": quantity,
+            "bill_customer": bill_customer,
+            "effective_date": effective_date,
+            "description": description,
+        }
+    )
+
+
+def load_record(schema: Schema, payload: Any) -> Any:
+    """A record from a payload; an unexpected shape is a ConnectWiseError, not a crash."""
+    try:
+        return schema.load(payload)
+    except SchemaError as exc:
+        name = type(schema).__name__.removesuffix("Schema")
+        raise ConnectWiseError(f"ConnectWise sent an unexpected {name}: {exc.messages}") from None
+
+
+def load_addition(payload: Any, agreement_id: int) -> Addition:
+    """An Addition from a payload, taking the agreement id from the URL when CW omits it."""
+    if isinstance(payload, dict) and payload.get("agreementId") is None:
+        payload = {**payload, "agreementId": agreement_id}  # the path names it; CW may not
+    return load_record(AdditionSchema(), payload)
