@@ -1,0 +1,373 @@
+"""Usage CSV import: companies and seats, validated whole and written all-or-nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from billing_sync.models import Company, Partner, Product, Seat
+
+COLUMNS = (
+    "company_id",
+    "company_name",
+    "user_id",
+    "user_email",
+    "product",
+    "active_from",
+    "active_to",
+)
+MAX_LENGTHS = {"company_id": 100, "company_name": 255, "user_id": 100, "user_email": 255}
+SHOWN_ERRORS = 20
+
+
+@dataclass(frozen=True)
+class LineError:
+    """One problem in the file, at the line a person would count (header = line 1)."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class UsageImportError(ValueError):
+    """The file was rejected as a whole; nothing was written."""
+
+    def __init__(self, errors: list[LineError]) -> None:
+        self.errors = errors
+        shown = "; ".join(str(error) for error in errors[:SHOWN_ERRORS])
+        more = f" (and {len(errors) - SHOWN_ERRORS} more)" if len(errors) > SHOWN_ERRORS else ""
+        super().__init__(
+            f"usage file rejected, {len(errors)} error(s), nothing imported: {shown}{more}"
+        )
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One row of the usage file; timestamps aware UTC."""
+
+    company_id: str
+    company_name: str
+    user_id: str
+    user_email: str | None
+    product: str
+    active_from: datetime
+    active_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did; a re-import of the same file reports only unchanged seats."""
+
+    rows: int
+    companies_created: int
+    companies_renamed: int
+    seats_created: int
+    seats_updated: int
+    seats_unchanged: int
+
+
+def _text(stream: IO[str] | IO[bytes]) -> str:
+    data = stream.read()
+    if isinstance(data, str):
+        return data.removeprefix("\ufeff")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UsageImportError(
+            [LineError(line, "not valid UTF-8; save the file as UTF-8")]
+        ) from exc
+
+
+def _timestamp(raw: str, column: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{column} {raw!r} is not an ISO 8601 timestamp") from None
+    if value.tzinfo is None:
+        raise ValueError(f"{column} {raw!r} has no UTC offset; add Z or e.g. +02:00")
+    return value.astimezone(UTC)
+
+
+def _parse_row(fields: dict[str, str], products: set[str]) -> tuple[UsageRow | None, list[str]]:
+    problems = [f"{name} is empty" for name in COLUMNS[:3] if not fields[name]]
+    problems += [
+        f"{name} is longer than {limit} characters"
+        for name, limit in MAX_LENGTHS.items()
+        if len(fields[name]) > limit
+    ]
+    if fields["product"] not in products:
+        known = ", ".join(sorted(products)) or "none defined"
+        problems.append(f"unknown product code {fields['product']!r} (known: {known})")
+    active_from = active_to = None
+    try:
+        active_from = _timestamp(fields["active_from"], "active_from")
+    except ValueError as exc:
+        problems.append(str(exc))
+    if fields["active_to"]:
+        try:
+            active_to = _timestamp(fields["active_to"], "active_to")
+        except ValueError as exc:
+            problems.append(str(exc))
+    if active_from and active_to and active_to <= active_from:
+        problems.append("active_to must be later than active_from")
+    if problems or active_from is None:
+        return None, problems
+    row = UsageRow(
+        company_id=fields["company_id"],
+        company_name=fields["company_name"],
+        user_id=fields["user_id"],
+        user_email=fields["user_email"] or None,
+        product=fields["product"],
+        active_from=active_from,
+        active_to=active_to,
+    )
+    return row, []
+
+
+class _Unreadable(Exception):
+    def __init__(self, error: LineError) -> None:
+        self.error = error
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank CSV records with the line each starts on (a quoted field may span lines)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    line = 1
+    try:
+        for record in reader:
+            if any(field.strip() for field in record):
+                yield line, record
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise _Unreadable(LineError(line, f"unreadable CSV: {exc}")) from exc
+
+
+def _header_errors(header: list[str]) -> list[LineError]:
+    names = [name.strip().lower() for name in header]
+    missing = [name for name in COLUMNS if name not in names]
+    extra = [name for name in names if name not in COLUMNS]
+    problems = []
+    if missing:
+        problems.append(f"header is missing column(s) {', '.join(missing)}")
+    if extra:
+        problems.append(f"header has unknown column(s) {', '.join(extra)}")
+    if not problems and len(names) != len(set(names)):
+        problems.append("header repeats a column")
+    if problems:
+        problems.append(f"expected the header {','.join(COLUMNS)}")
+    return [LineError(1, problem) for problem in problems]
+
+
+def parse_usage_csv(text: str, products: set[str]) -> tuple[list[tuple[int, UsageRow]], int]:
+    """Validate a whole usage file; return its (line, row) pairs and data-row count, or raise."""
+    records = _records(text)
+    try:
+        _, header = next(records)
+    except StopIteration:
+        raise UsageImportError(
+            [LineError(1, f"file is empty; expected {','.join(COLUMNS)}")]
+        ) from None
+    except _Unreadable as exc:
+        raise UsageImportError([exc.error]) from None
+    if errors := _header_errors(header):
+        raise UsageImportError(errors)
+    names = [name.strip().lower() for name in header]
+    rows: list[tuple[int, UsageRow]] = []
+    errors: list[LineError] = []
+    count = 0
+    try:
+        for line, record in records:
+            count += 1
+            if len(record) != len(names):
+                errors.append(
+                    LineError(line, f"expected {len(names)} columns, found {len(record)}")
+                )
+                continue
+            fields = {name: value.strip() for name, value in zip(names, record, strict=True)}
+            row, problems = _parse_row(fields, products)
+            errors += [LineError(line, problem) for problem in problems]
+            if row is not None:
+                rows.append((line, row))
+    except _Unreadable as exc:
+        errors.append(exc.error)
+    errors += _conflicts(rows)
+    if errors:
+        raise UsageImportError(sorted(errors, key=lambda error: error.line))
+    return rows, count
+
+
+def _conflicts(rows: list[tuple[int, UsageRow]]) -> list[LineError]:
+    """Rows naming the same seat or company twice must agree."""
+    seats: dict[tuple[str, str, str, datetime], tuple[int, UsageRow]] = {}
+    names: dict[str, tuple[int, str]] = {}
+    errors = []
+    for line, row in rows:
+        key = (row.company_id, row.user_id, row.product, row.active_from)
+        seen_line, seen = seats.setdefault(key, (line, row))
+        if seen != row and seen.company_name == row.company_name:
+            errors.append(
+                LineError(line, f"same seat as line {seen_line} with different active_to or email")
+            )
+        name_line, name = names.setdefault(row.company_id, (line, row.company_name))
+        if name != row.company_name:
+            errors.append(
+                LineError(
+                    line,
+                    f"company {row.company_id} is named {row.company_name!r} here "
+                    f"but {name!r} on line {name_line}",
+                )
+            )
+    return errors
+
+
+def import_usage_csv(
+    session: Session, partner_id: int, stream: IO[str] | IO[bytes], *, now: datetime
+) -> ImportSummary:
+    """Validate the whole file, then upsert its companies and seats; the caller commits."""
+    if session.get(Partner, partner_id) is None:
+        raise ValueError(f"partner {partner_id} does not exist")
+    product_ids = {key: value for key, value in session.execute(select(Product.code, Product.id))}
+    rows, count = parse_usage_csv(_text(stream), set(product_ids))
+    companies, created, renamed = _upsert_companies(session, partner_id, rows)
+    seats = _seat_changes(session, partner_id, rows, companies, product_ids, now)
+    if seats.inserts:
+        session.execute(insert(Seat), seats.inserts)
+    if seats.updates:
+        session.execute(update(Seat), seats.updates)
+    session.flush()
+    return ImportSummary(
+        rows=count,
+        companies_created=created,
+        companies_renamed=renamed,
+        seats_created=len(seats.inserts),
+        seats_updated=len(seats.updates),
+        seats_unchanged=seats.unchanged,
+    )
+
+
+def _upsert_companies(
+    session: Session, partner_id: int, rows: list[tuple[int, UsageRow]]
+) -> tuple[dict[str, int], int, int]:
+    wanted = {row.company_id: row.company_name for _, row in rows}
+    existing = {
+        company.external_id: company
+        for company in session.scalars(select(Company).where(Company.partner_id == partner_id))
+    }
+    renamed = 0
+    for external_id, name in wanted.items():
+        company = existing.get(external_id)
+        if company is not None and company.name != name:
+            company.name = name
+            renamed += 1
+    new = [
+        Company(partner_id=partner_id, external_id=external_id, name=name)
+        for external_id, name in wanted.items()
+        if external_id not in existing
+    ]
+    session.add_all(new)
+    session.flush()
+    ids = {company.external_id: company.id for company in [*existing.values(), *new]}
+    return ids, len(new), renamed
+
+
+@dataclass
+class _SeatChanges:
+    inserts: list[dict]
+    updates: list[dict]
+    unchanged: int = 0
+
+
+def _existing_seats(session: Session, company_ids: list[int]) -> dict[tuple, tuple]:
+    """(company, user, product, active_from) -> (seat id, active_to, email), in a few queries."""
+    found: dict[tuple, tuple] = {}
+    chunk = 500  # keeps the IN list well under every driver's parameter limit
+    for start in range(0, len(company_ids), chunk):
+        query = select(
+            Seat.id,
+            Seat.company_id,
+            Seat.user_external_id,
+            Seat.product_id,
+            Seat.active_from,
+            Seat.active_to,
+            Seat.user_email,
+        ).where(Seat.company_id.in_(company_ids[start : start + chunk]))
+        for id_, company, user, product, active_from, active_to, email in session.execute(query):
+            found[(company, user, product, active_from)] = (id_, active_to, email)
+    return found
+
+
+def _seat_changes(
+    session: Session,
+    partner_id: int,
+    rows: list[tuple[int, UsageRow]],
+    companies: dict[str, int],
+    product_ids: dict[str, int],
+    now: datetime,
+) -> _SeatChanges:
+    wanted = {}
+    for _, row in rows:
+        key = (companies[row.company_id], row.user_id, product_ids[row.product], row.active_from)
+        wanted[key] = row
+    existing = _existing_seats(session, sorted({key[0] for key in wanted}))
+    changes = _SeatChanges(inserts=[], updates=[])
+    for key, row in wanted.items():
+        company_id, user, product_id, active_from = key
+        if key not in existing:
+            changes.inserts.append(
+                {
+                    "partner_id": partner_id,
+                    "company_id": company_id,
+                    "product_id": product_id,
+                    "user_external_id": user,
+                    "user_email": row.user_email,
+                    "active_from": active_from,
+                    "active_to": row.active_to,
+                    "updated_at": now,
+                }
+            )
+            continue
+        seat_id, active_to, email = existing[key]
+        if (active_to, email) == (row.active_to, row.user_email):
+            changes.unchanged += 1
+        else:
+            changes.updates.append(
+                {
+                    "id": seat_id,
+                    "active_to": row.active_to,
+                    "user_email": row.user_email,
+                    "updated_at": now,
+                }
+            )
+    return changes
+
+
+def write_usage_csv(rows: Iterable[UsageRow], stream: IO[str]) -> None:
+    """Write rows in the import format (header included), timestamps as UTC with Z."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                row.company_id,
+                row.company_name,
+                row.user_id,
+                row.user_email or "",
+                row.product,
+                _iso(row.active_from),
+                _iso(row.active_to) if row.active_to else "",
+            ]
+        )
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
