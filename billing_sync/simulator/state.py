@@ -1,0 +1,308 @@
+"""The simulator's visible state: credentials, records, faults and the request log."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from billing_sync.simulator import records as rec
+from billing_sync.simulator.conditions import parse_datetime
+from billing_sync.simulator.faults import Faults
+
+KINDS = ("companies", "agreements", "catalog", "additions")
+LOST_RESPONSE = 0  # LoggedRequest.status of a POST whose response was deliberately never sent
+SEED_FORMAT = "billing-sync-cw-simulator/1"
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request the simulator answered; `status` is LOST_RESPONSE (0) for a dropped response."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+    status: int
+    path_template: str | None = None
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` laid over `base`, recursing into nested objects."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            value = _merge(out[key], value)
+        out[key] = value
+    return out
+
+
+class SimulatorState:
+    """Everything a simulated ConnectWise instance knows; one lock guards every mutation."""
+
+    def __init__(
+        self,
+        company_id: str = "training",
+        public_key: str = "pubkey",
+        private_key: str = "privkey",
+        client_id: str = "5f1e6a3c-0000-4000-8000-000000000001",
+        codebase: str = "v4_6_release/",
+        company_name: str = "Simulated MSP",
+    ) -> None:
+        self.company_id = company_id
+        self.public_key = public_key
+        self.private_key = private_key
+        self.client_id = client_id
+        self.codebase = codebase.strip("/") + "/"
+        self.company_name = company_name
+        self.faults = Faults()
+        self.lock = threading.RLock()
+        self._tables: dict[str, dict[int, dict[str, Any]]] = {kind: {} for kind in KINDS}
+        self._next_ids = dict.fromkeys(KINDS, 1)
+        self._type_ids: dict[str, int] = {}
+        self._log: list[LoggedRequest] = []
+
+    # -- records ------------------------------------------------------------------------------
+
+    def new_id(self, kind: str, wanted: int | None = None) -> int:
+        """The next id of `kind` (monotonic), or `wanted` when seeding; call under the lock."""
+        new = self._next_ids[kind] if wanted is None else int(wanted)
+        if new in self._tables[kind]:
+            raise ValueError(f"{kind} id {new} already exists")
+        self._next_ids[kind] = max(self._next_ids[kind], new + 1)
+        return new
+
+    def peek_id(self, kind: str) -> int:
+        """The id the next `new_id(kind)` will return; call under the lock."""
+        return self._next_ids[kind]
+
+    def table(self, kind: str) -> dict[int, dict[str, Any]]:
+        """The live table of `kind` (id -> record); callers must hold `lock`."""
+        return self._tables[kind]
+
+    def get(self, kind: str, id: int) -> dict[str, Any] | None:
+        """A copy of one record, or None."""
+        with self.lock:
+            found = self._tables[kind].get(id)
+            return copy.deepcopy(found) if found is not None else None
+
+    def records(self, kind: str) -> list[dict[str, Any]]:
+        """Copies of all records of `kind`, by id."""
+        with self.lock:
+            return [copy.deepcopy(r) for _, r in sorted(self._tables[kind].items())]
+
+    def agreement_type(self, name: str) -> dict[str, Any]:
+        """An `AgreementTypeReference` with a stable id per distinct name."""
+        with self.lock:
+            type_id = self._type_ids.setdefault(name, len(self._type_ids) + 1)
+        return {"id": type_id, "name": name}
+
+    def _store(self, kind: str, record: dict[str, Any]) -> dict[str, Any]:
+        self._tables[kind][record["id"]] = record
+        return copy.deepcopy(record)
+
+    def add_company(
+        self,
+        name: str,
+        identifier: str | None = None,
+        deleted: bool = False,
+        status: str = "Active",
+        *,
+        id: int | None = None,
+    ) -> dict[str, Any]:
+        """Add a company (identifier derived from the name when omitted); returns its CW JSON."""
+        with self.lock:
+            new = self.new_id("companies", id)
+            ident = identifier or rec.company_identifier(name)
+            record = rec.company_record(new, name, ident, deleted, status, rec.now_utc())
+            return self._store("companies", record)
+
+    def add_agreement(
+        self,
+        company_id: int,
+        name: str,
+        status: str = "Active",
+        cancelled: bool = False,
+        end_date: datetime | date | str | None = None,
+        no_ending_date: bool = True,
+        type_name: str = "Managed Services",
+        *,
+        id: int | None = None,
+    ) -> dict[str, Any]:
+        """Add an agreement of an existing company; returns its CW JSON."""
+        if status not in rec.AGREEMENT_STATUSES:
+            raise ValueError(f"agreement status must be one of {rec.AGREEMENT_STATUSES}")
+        with self.lock:
+            company = self._tables["companies"].get(company_id)
+            if company is None:
+                raise KeyError(f"no company with id {company_id}")
+            new = self.new_id("agreements", id)
+            record = rec.agreement_record(
+                new, company, name, status, cancelled, rec.format_datetime(end_date),
+                no_ending_date, self.agreement_type(type_name), rec.now_utc(),
+            )  # fmt: skip
+            return self._store("agreements", record)
+
+    def add_catalog_item(
+        self,
+        identifier: str,
+        description: str,
+        inactive: bool = False,
+        price: float = 0.0,
+        cost: float = 0.0,
+        *,
+        id: int | None = None,
+    ) -> dict[str, Any]:
+        """Add a catalog item (procurement product); returns its CW JSON."""
+        with self.lock:
+            new = self.new_id("catalog", id)
+            record = rec.catalog_record(
+                new, identifier, description, inactive, price, cost, rec.now_utc()
+            )
+            return self._store("catalog", record)
+
+    def add_addition(
+        self,
+        agreement_id: int,
+        product_id: int,
+        quantity: float = 0,
+        cancelled_date: datetime | date | str | None = None,
+        effective_date: datetime | date | str | None = None,
+        description: str | None = None,
+        bill_customer: str = "Billable",
+        *,
+        id: int | None = None,
+    ) -> dict[str, Any]:
+        """Add an addition to an agreement (effective today when no date is given)."""
+        if bill_customer not in rec.BILL_CUSTOMER:
+            raise ValueError(f"bill_customer must be one of {rec.BILL_CUSTOMER}")
+        fields_ = {
+            "quantity": float(quantity),
+            "cancelledDate": rec.format_datetime(cancelled_date),
+            "effectiveDate": rec.format_datetime(effective_date),
+            "description": description,
+            "billCustomer": bill_customer,
+        }
+        with self.lock:
+            agreement = self._tables["agreements"].get(agreement_id)
+            item = self._tables["catalog"].get(product_id)
+            if agreement is None or item is None:
+                raise KeyError(f"no agreement {agreement_id} or catalog item {product_id}")
+            new = self.new_id("additions", id)
+            given = {k: v for k, v in fields_.items() if v is not None}
+            record = rec.addition_record(new, agreement, item, given, rec.now_utc())
+            return self._store("additions", record)
+
+    def additions(self, agreement_id: int, include_cancelled: bool = True) -> list[dict[str, Any]]:
+        """Copies of an agreement's additions by id; optionally only those not yet cancelled."""
+        now = rec.now_utc()
+        found = [a for a in self.records("additions") if a.get("agreementId") == agreement_id]
+        if include_cancelled:
+            return found
+        return [
+            a for a in found if "cancelledDate" not in a or parse_datetime(a["cancelledDate"]) > now
+        ]
+
+    # -- seed ---------------------------------------------------------------------------------
+
+    def to_seed(self) -> dict[str, Any]:
+        """Credentials and every record as a JSON-serialisable dict (see example_seed.json)."""
+        with self.lock:
+            return {
+                "format": SEED_FORMAT,
+                "credentials": {
+                    "companyId": self.company_id,
+                    "publicKey": self.public_key,
+                    "privateKey": self.private_key,
+                    "clientId": self.client_id,
+                    "codebase": self.codebase,
+                    "companyName": self.company_name,
+                },
+                **{kind: self.records(kind) for kind in KINDS},
+            }
+
+    @classmethod
+    def from_seed(cls, seed: dict[str, Any]) -> SimulatorState:
+        """A state built from `to_seed()` output or a hand-written seed of partial CW records."""
+        creds = seed.get("credentials", {})
+        names = ("companyId", "publicKey", "privateKey", "clientId", "codebase", "companyName")
+        args = ("company_id", "public_key", "private_key", "client_id", "codebase", "company_name")
+        given = {arg: creds[name] for name, arg in zip(names, args, strict=True) if name in creds}
+        state = cls(**given)
+        for kind in KINDS:
+            for partial in seed.get(kind, []):
+                built = _SEEDERS[kind](state, partial)
+                record = _merge(built, partial)
+                if kind == "additions":
+                    rec.derive_addition(record, state.table("agreements")[record["agreementId"]])
+                with state.lock:
+                    state._tables[kind][built["id"]] = record
+        return state
+
+    # -- log ----------------------------------------------------------------------------------
+
+    def record_request(self, entry: LoggedRequest) -> None:
+        """Append one request to the log."""
+        with self.lock:
+            self._log.append(entry)
+
+    @property
+    def log(self) -> list[LoggedRequest]:
+        """A snapshot of the request log, oldest first."""
+        with self.lock:
+            return list(self._log)
+
+    def clear_log(self) -> None:
+        """Forget every logged request."""
+        with self.lock:
+            self._log.clear()
+
+    def request_counts(self) -> dict[str, int]:
+        """Logged requests by HTTP method, e.g. {"GET": 12, "POST": 3}."""
+        return dict(Counter(entry.method for entry in self.log))
+
+    def request_counts_by_path(self) -> dict[str, int]:
+        """Logged requests by method and path template, e.g. {"GET /system/info": 1}."""
+        return dict(Counter(f"{e.method} {e.path_template or e.path}" for e in self.log))
+
+
+def _seed_company(state: SimulatorState, r: dict[str, Any]) -> dict[str, Any]:
+    status = (r.get("status") or {}).get("name", "Active")
+    return state.add_company(
+        r["name"], r.get("identifier"), bool(r.get("deletedFlag")), status, id=r.get("id")
+    )
+
+
+def _seed_agreement(state: SimulatorState, r: dict[str, Any]) -> dict[str, Any]:
+    return state.add_agreement(
+        r["company"]["id"], r["name"], r.get("agreementStatus", "Active"),
+        bool(r.get("cancelledFlag")), r.get("endDate"), r.get("noEndingDateFlag", True),
+        (r.get("type") or {}).get("name", "Managed Services"), id=r.get("id"),
+    )  # fmt: skip
+
+
+def _seed_catalog(state: SimulatorState, r: dict[str, Any]) -> dict[str, Any]:
+    return state.add_catalog_item(
+        r["identifier"], r["description"], bool(r.get("inactiveFlag")),
+        r.get("price", 0.0), r.get("cost", 0.0), id=r.get("id"),
+    )  # fmt: skip
+
+
+def _seed_addition(state: SimulatorState, r: dict[str, Any]) -> dict[str, Any]:
+    return state.add_addition(
+        r["agreementId"], r["product"]["id"], r.get("quantity", 0), r.get("cancelledDate"),
+        r.get("effectiveDate"), r.get("description"), r.get("billCustomer", "Billable"),
+        id=r.get("id"),
+    )  # fmt: skip
+
+
+_SEEDERS = {
+    "companies": _seed_company,
+    "agreements": _seed_agreement,
+    "catalog": _seed_catalog,
+    "additions": _seed_addition,
+}
