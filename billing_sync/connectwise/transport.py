@@ -7,7 +7,8 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from billing_sync.connectwise.errors import (
@@ -86,21 +87,33 @@ def make_session(
 
 def error_for_exception(method: str, path: str, exc: requests.RequestException) -> ConnectWiseError:
     """A transport failure (after any retries) as a ConnectWise error."""
-    if method == "POST" and not _never_sent(exc):
+    reason = _reason(exc)
+    if method == "POST" and not _never_sent(exc, reason):
         return WriteOutcomeUnknown(
-            f"POST {path}: no answer from ConnectWise ({type(exc).__name__}); "
+            f"POST {path}: no answer from ConnectWise ({type(reason).__name__}); "
             "the addition may or may not have been created."
         )
-    kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-    return ConnectionFailed(f"{method} {path}: {kind} ({type(exc).__name__}).")
+    # Exhausted retries arrive as a plain ConnectionError; the urllib3 reason says what happened.
+    if isinstance(reason, NewConnectionError):  # a subclass of the timeouts, so test it first
+        kind = "could not connect"
+    elif isinstance(exc, requests.Timeout) or isinstance(reason, Urllib3Timeout):
+        kind = "timed out"
+    else:
+        kind = "connection failed"
+    return ConnectionFailed(f"{method} {path}: {kind} ({type(reason).__name__}).")
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
+def _reason(exc: requests.RequestException) -> BaseException:
+    """The urllib3 error under a requests exception (unwrapping MaxRetryError)."""
+    cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    return getattr(cause, "reason", None) or cause
+
+
+def _never_sent(exc: requests.RequestException, reason: BaseException) -> bool:
     """True when the failure happened before any byte of the request left (connect phase)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    cause = exc.args[0] if exc.args else None
-    return isinstance(getattr(cause, "reason", cause), NewConnectionError)
+    return isinstance(exc, requests.ConnectTimeout) or isinstance(
+        reason, NewConnectionError | ConnectTimeoutError
+    )
 
 
 def error_for_response(method: str, path: str, response: requests.Response) -> ConnectWiseError:
