@@ -25,18 +25,16 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn, _record):
         # Several threads and processes share the file: WAL lets readers run beside one writer.
-        dbapi_conn.isolation_level = None
+        # pysqlite's own transaction handling is kept on purpose: reads run outside a write
+        # transaction and a write waits (busy_timeout) for the lock, so a page that reads and
+        # then writes never holds the file against a running sync, and nested sessions in one
+        # thread cannot deadlock.
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _sqlite_begin(conn):
-        # BEGIN IMMEDIATE takes the write lock up front, so two writers wait instead of deadlocking.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
