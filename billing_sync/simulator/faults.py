@@ -19,12 +19,17 @@ class Faults:
     lose_next_posts: int = 0
     seed: int | None = None
     _rng: random.Random | None = field(default=None, init=False, repr=False, compare=False)
-    _rng_seed: int | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Assigning `seed` (even the same value again) restarts the random sequence.
+        if name == "seed":
+            object.__setattr__(self, "_rng", None)
+        object.__setattr__(self, name, value)
 
     def rng(self) -> random.Random:
-        """The random source; re-created whenever `seed` changes, so runs are reproducible."""
-        if self._rng is None or self._rng_seed != self.seed:
-            self._rng, self._rng_seed = random.Random(self.seed), self.seed
+        """The random source, seeded from `seed`, so a seeded run is reproducible."""
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
         return self._rng
 
     def chance(self, probability: float) -> bool:

@@ -1,0 +1,123 @@
+"""SimulatorState in Python: records, seeds, faults knobs, and the foreground runners."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+import requests
+
+from billing_sync.simulator import (
+    Faults,
+    Simulator,
+    SimulatorState,
+    load_seed_file,
+    serve_forever,
+)
+from billing_sync.simulator.runner import EXAMPLE_SEED
+from tests.support.cw_openapi import check_response
+
+TEMPLATES = {
+    "companies": "/company/companies",
+    "agreements": "/finance/agreements",
+    "catalog": "/procurement/catalog",
+    "additions": "/finance/agreements/{parentId}/additions",
+}
+
+
+def test_seed_round_trips_through_json(state):
+    seed = json.loads(json.dumps(state.to_seed()))
+    assert SimulatorState.from_seed(seed).to_seed() == seed
+
+
+def test_seeded_state_continues_ids_after_the_highest(state):
+    copy = SimulatorState.from_seed(state.to_seed())
+    assert copy.add_company(name="Next")["id"] == 3
+    assert copy.add_addition(agreement_id=1, product_id=1)["id"] == 4
+
+
+@pytest.mark.parametrize("kind", sorted(TEMPLATES))
+def test_example_seed_records_match_the_spec(kind):
+    seed = load_seed_file(EXAMPLE_SEED).to_seed()
+    assert seed[kind]
+    check_response("GET", TEMPLATES[kind], 200, seed[kind])
+
+
+def test_example_seed_documents_credentials_and_records():
+    state = load_seed_file(EXAMPLE_SEED)
+    assert (state.company_id, state.codebase) == ("training", "v4_6_release/")
+    assert [a["id"] for a in state.additions(1, include_cancelled=False)] == [1]
+    assert state.additions(2)[0]["description"] == "Password Boss Pro (vendor sync)"
+    assert state.get("agreements", 3)["agreementStatus"] == "Cancelled"
+
+
+def test_add_functions_reject_dangling_references():
+    state = SimulatorState()
+    with pytest.raises(KeyError):
+        state.add_agreement(company_id=1, name="Orphan")
+    with pytest.raises(ValueError):
+        state.add_company(name="Twin", id=1) and state.add_company(name="Twin", id=1)
+
+
+def test_additions_without_cancelled_ones(state):
+    assert [a["id"] for a in state.additions(1)] == [1, 2]
+    assert [a["id"] for a in state.additions(1, include_cancelled=False)] == [1]
+
+
+def test_faults_update_validates_names_and_values():
+    faults = Faults()
+    faults.update({"lose_next_posts": 2, "rate_limit_probability": 0.5, "seed": 9})
+    assert (faults.lose_next_posts, faults.rate_limit_probability, faults.seed) == (2, 0.5, 9)
+    for bad in ({"nope": 1}, {"rate_limit_probability": 2}, {"lose_next_posts": 1.5},
+                {"latency_seconds": -1}, {"seed": "x"}):  # fmt: skip
+        with pytest.raises(ValueError):
+            faults.update(bad)
+
+
+def test_simulator_restarts_on_a_new_port(state):
+    sim = Simulator(state).start()
+    first = sim.site
+    sim.stop()
+    with sim:
+        assert sim.site.startswith("http://127.0.0.1:")
+        assert requests.get(f"{sim.site}/login/companyinfo/training", timeout=5).ok
+    assert first
+
+
+def test_serve_forever_stops_on_its_event(state):
+    stop, ready = threading.Event(), []
+    thread = threading.Thread(
+        target=serve_forever, args=(state, "127.0.0.1", 0, ready.append, stop), daemon=True
+    )
+    thread.start()
+    for _ in range(100):
+        if ready:
+            break
+        threading.Event().wait(0.02)
+    assert requests.get(f"{ready[0].site}/login/companyinfo/training", timeout=5).ok
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def test_run_simulator_prints_the_site_and_exits_on_sigterm():
+    code = "from billing_sync.simulator import run_simulator; run_simulator('127.0.0.1', 0, None)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        site = proc.stdout.readline().strip()
+        assert requests.get(f"{site}/login/companyinfo/training", timeout=5).json()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+
+
+def test_simulator_package_does_not_import_flask():
+    code = "import sys, billing_sync.simulator; assert 'flask' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
