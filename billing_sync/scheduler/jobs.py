@@ -1,0 +1,108 @@
+"""What the scheduler does with a due slot: run the sync, check credentials, raise alerts."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing_sync.connections import authenticate
+from billing_sync.errors import NotFoundError, RunInProgress
+from billing_sync.scheduler import state
+from billing_sync.scheduler.alerts import Alert, deliver
+from billing_sync.scheduler.service import get_alerts
+from billing_sync.settings import Settings
+from billing_sync.sync import run_sync
+
+log = logging.getLogger(__name__)
+
+Factory = sessionmaker[Session]
+#: run_sync's signature: (factory, settings, partner_id, *, now, trigger, stop) -> RunReport
+RunFn = Callable[..., Any]
+#: (factory, settings, partner_id, now) -> None; raises when the credentials do not work
+CheckFn = Callable[[Factory, Settings, int, datetime], None]
+ALERT_STATUSES = ("failed", "partial")
+
+
+def check_credentials(factory: Factory, settings: Settings, partner_id: int,
+                      now: datetime) -> None:
+    """Call /system/info for the partner; the outcome is stored on the connection either way."""
+    with factory() as session:
+        try:
+            authenticate(session, settings, partner_id, now=now)
+        finally:
+            session.commit()
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """The work the loop triggers; tests pass fakes."""
+
+    run: RunFn = run_sync
+    check: CheckFn = check_credentials
+
+
+def alert(factory: Factory, settings: Settings, slot: state.DueSchedule, kind: str,
+          subject: str, message: str, *, now: datetime, run_id: int | None = None) -> None:
+    """Deliver an alert to the partner's configured channels (never raises)."""
+    try:
+        with factory() as session:
+            targets = get_alerts(session, slot.partner_id)
+        if targets is None or not (targets.email_to or targets.webhook_url):
+            log.info("partner %s: %s, no alert channel configured", slot.partner, subject)
+            return
+        deliver(settings, targets.email_to, targets.webhook_url,
+                Alert(partner=slot.partner, kind=kind, subject=subject, message=message, at=now,
+                      run_id=run_id))
+    except Exception:  # noqa: BLE001 - an alert must never break the loop
+        log.exception("partner %s: alert %s not delivered", slot.partner, kind)
+
+
+def run(factory: Factory, settings: Settings, slot: state.DueSchedule, trigger: str, *,
+        now: datetime, jobs: Jobs, stop: threading.Event) -> str:
+    """Run one sync; returns its status, "in_progress" when the lease is held, or "error"."""
+    try:
+        report = jobs.run(factory, settings, slot.partner_id, now=now, trigger=trigger, stop=stop)
+    except RunInProgress:
+        log.info("partner %s: %s run not started, another run holds the lease",
+                 slot.partner, trigger)
+        return "in_progress"
+    except Exception as exc:  # noqa: BLE001 - logged and alerted; the loop goes on
+        with factory() as session:
+            run_id = getattr(exc, "run_id", None) or state.latest_run_id(
+                session, slot.partner_id, now)
+        log.exception("partner %s (id %s) run %s (%s) raised", slot.partner, slot.partner_id,
+                      run_id, trigger)
+        alert(factory, settings, slot, "run_failed", f"sync run for {slot.partner} failed",
+              f"The {trigger} run stopped with an error: {exc}", now=now, run_id=run_id)
+        return "error"
+    log.info("partner %s run %s (%s): %s", slot.partner, report.run_id, trigger, report.status)
+    if report.status in ALERT_STATUSES:
+        alert(factory, settings, slot, f"run_{report.status}",
+              f"sync run {report.run_id} for {slot.partner} {report.status}",
+              report.message or f"The {trigger} run ended {report.status}; see the run ledger.",
+              now=now, run_id=report.run_id)
+    return report.status
+
+
+def check(factory: Factory, settings: Settings, slot: state.DueSchedule, *, now: datetime,
+          jobs: Jobs) -> bool:
+    """Run the daily credentials check; alert when it fails. True when they work (or none)."""
+    try:
+        jobs.check(factory, settings, slot.partner_id, now)
+    except NotFoundError:
+        return True  # no connection saved: nothing to check
+    except Exception as exc:  # noqa: BLE001 - any failure means the connection is broken
+        advice = getattr(exc, "advice", None)
+        message = f"{exc} — {advice}" if advice else str(exc)
+        log.warning("partner %s: credentials check failed: %s", slot.partner, message)
+        alert(factory, settings, slot, "credentials_failed",
+              f"ConnectWise credentials check failed for {slot.partner}", message, now=now)
+        return False
+    log.info("partner %s: credentials check ok", slot.partner)
+    return True
