@@ -37,7 +37,7 @@ def plan_automatch(
     agreements: dict[int, list[Agreement]],
     now: datetime,
 ) -> list[MatchProposal]:
-    """Pure: pair each vendor company with its one same-named CW company and one active agreement."""
+    """Pure: pair each vendor company with its one same-named CW company and active agreement."""
     by_name: dict[str, list[CwCompany]] = defaultdict(list)
     for company in cw_companies:
         if not company.deleted:

@@ -162,6 +162,11 @@ class ConnectWiseClient:
         for row in self._paged("/procurement/catalog", conditions):
             yield load_record(CatalogItemSchema(), row)
 
+    def catalog_item(self, item_id: int) -> CatalogItem:
+        """One catalog product by id (NotFound when it does not exist)."""
+        path = f"/procurement/catalog/{_id(item_id)}"
+        return load_record(CatalogItemSchema(), json_body(self._request("GET", path)))
+
     def agreement_additions(self, agreement_id: int, *, active_at: datetime) -> list[Addition]:
         """The agreement's additions not cancelled at `active_at` (one GET for <= 1000)."""
         path = f"/finance/agreements/{_id(agreement_id)}/additions"

@@ -121,3 +121,14 @@ def test_an_unknown_company_id_is_an_invalid_site(sim):
         pytest.raises(errors.InvalidSite, match="unknown company"),
     ):
         client.system_info()
+
+
+def test_catalog_item_reads_one_product_by_id_and_404s_for_a_missing_one(sim, state):
+    item = state.add_catalog_item(identifier="PB-ONE", description="One product")
+
+    with connect(sim) as client:
+        found = client.catalog_item(item["id"])
+        with pytest.raises(errors.NotFound):
+            client.catalog_item(99999)
+
+    assert (found.id, found.identifier, found.inactive) == (item["id"], "PB-ONE", False)

@@ -1,0 +1,102 @@
+"""Correctness of money under faults: 429s, 5xx, lost POST answers and a SIGKILLed run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import select
+
+from billing_sync.models import RunItem
+from billing_sync.sync import run_sync
+from tests.conftest import TEST_SECRET
+from tests.sync.conftest import NOW, build_world, expected_quantities
+
+SETTLED = {"done", "settled_done"}
+
+
+def ledger(factory) -> list[RunItem]:
+    with factory() as session:
+        return list(session.scalars(select(RunItem).order_by(RunItem.id)))
+
+
+def assert_ledger_accounts_for_every_write(factory, state) -> None:
+    """Every addition in ConnectWise was created by exactly one completed ledger entry."""
+    items = ledger(factory)
+    assert [i.id for i in items if i.state == "intent"] == [], "an intent was left open"
+    creates = [i.addition_id for i in items if i.action == "create" and i.state in SETTLED]
+    assert sorted(creates) == sorted(a["id"] for a in state.records("additions"))
+
+
+def test_lost_post_answer_is_found_on_reread_and_not_created_again(
+    session_factory, settings, cw, cw_state
+):
+    world = build_world(session_factory, settings, cw, cw_state)
+    cw_state.faults.lose_next_posts = 1
+
+    report = run_sync(session_factory, settings, world.partner_id, now=NOW)
+
+    assert report.status == "succeeded"
+    assert world.quantities() == expected_quantities(world)  # raises on a duplicate
+    assert_ledger_accounts_for_every_write(session_factory, cw_state)
+    assert any("answer lost" in (i.error or "") for i in ledger(session_factory))
+
+
+def test_at_most_two_runs_leave_every_addition_exact_under_faults(
+    session_factory, settings, cw, cw_state
+):
+    world = build_world(session_factory, settings, cw, cw_state, companies=12)
+    faults = cw_state.faults
+    faults.seed = 20261121
+    faults.rate_limit_probability = 0.1
+    faults.retry_after_seconds = 0
+    faults.server_error_probability = 0.2
+    faults.lose_next_posts = 2
+
+    run_sync(session_factory, settings, world.partner_id, now=NOW)
+    second = run_sync(session_factory, settings, world.partner_id, now=NOW)
+
+    assert world.quantities() == expected_quantities(world)
+    assert second.status == "succeeded", [i.error for i in second.items if i.error]
+    assert_ledger_accounts_for_every_write(session_factory, cw_state)
+    statuses = {e.status for e in cw_state.log}
+    assert {429, 0}.issubset(statuses) and statuses & {500, 502, 503}  # the faults did happen
+
+
+def _cli(settings, *args, lease_seconds: int = 2) -> subprocess.Popen:
+    env = {**os.environ, "BILLING_SYNC_DATABASE_URL": settings.database_url,
+           "BILLING_SYNC_SECRET_KEY": TEST_SECRET, "BILLING_SYNC_ALLOW_PRIVATE_HOSTS": "1",
+           "BILLING_SYNC_LEASE_SECONDS": str(lease_seconds)}
+    return subprocess.Popen([sys.executable, "-m", "billing_sync.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sigkill_mid_run_then_rerun_leaves_exact_state_and_full_ledger(
+    session_factory, settings, cw, cw_state, seed
+):
+    world = build_world(session_factory, settings, cw, cw_state, companies=30)
+    cw_state.faults.latency_seconds = 0.03
+    process = _cli(settings, "sync", "msp")
+    time.sleep(random.Random(seed).uniform(1.0, 2.5))  # interpreter start-up, then mid-run
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    written_before_kill = len([e for e in cw_state.log if e.method == "POST"])
+    time.sleep(2.2)  # the dead holder's lease expires
+    cw_state.faults.latency_seconds = 0
+
+    rerun = _cli(settings, "sync", "msp", "--json")
+    out, err = rerun.communicate(timeout=60)
+
+    assert rerun.returncode == 0, err
+    assert json.loads(out)["status"] == "succeeded"
+    assert world.quantities() == expected_quantities(world)
+    assert_ledger_accounts_for_every_write(session_factory, cw_state)
+    assert written_before_kill > 0, "the kill came before any write: tune the timing"
