@@ -66,6 +66,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ConnectWiseSimulator/" + VERSION
     timeout = 60  # idle keep-alive connections are dropped after a minute
+    # Headers and body go out in two writes; without TCP_NODELAY, Nagle + delayed ACK add 40 ms.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -122,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None:
             raise ApiError(404, "NotFound", f"No API resource matches {path}.")
         template, handlers, params = found
+        if f"{self.command} {template}" in state.forbidden:
+            message = "You do not have permission to perform this action."
+            raise ApiError(403, "Forbidden", message)
         handler = handlers.get(self.command)
         if handler is None:
             message = f"The requested resource does not support http method '{self.command}'."

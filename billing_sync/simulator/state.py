@@ -12,15 +12,19 @@ from typing import Any
 from billing_sync.simulator import records as rec
 from billing_sync.simulator.conditions import parse_datetime
 from billing_sync.simulator.faults import Faults
+from billing_sync.simulator.seed import KINDS, load_records
 
-KINDS = ("companies", "agreements", "catalog", "additions")
 LOST_RESPONSE = 0  # LoggedRequest.status of a POST whose response was deliberately never sent
 SEED_FORMAT = "billing-sync-cw-simulator/1"
 
 
 @dataclass(frozen=True)
 class LoggedRequest:
-    """One request the simulator answered; `status` is LOST_RESPONSE (0) for a dropped response."""
+    """One request the simulator answered.
+
+    `body` is the parsed JSON (None when absent or not JSON); `status` is LOST_RESPONSE (0) when
+    the response was deliberately dropped; `path_template` is the spec path (None if unrouted).
+    """
 
     method: str
     path: str
@@ -29,16 +33,6 @@ class LoggedRequest:
     body: Any
     status: int
     path_template: str | None = None
-
-
-def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """`overrides` laid over `base`, recursing into nested objects."""
-    out = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            value = _merge(out[key], value)
-        out[key] = value
-    return out
 
 
 class SimulatorState:
@@ -60,6 +54,9 @@ class SimulatorState:
         self.codebase = codebase.strip("/") + "/"
         self.company_name = company_name
         self.faults = Faults()
+        # "METHOD /template" entries (e.g. "POST /finance/agreements/{parentId}/additions") that
+        # answer 403, as CW does when the API member's security role lacks the permission.
+        self.forbidden: set[str] = set()
         self.lock = threading.RLock()
         self._tables: dict[str, dict[int, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self._next_ids = dict.fromkeys(KINDS, 1)
@@ -233,14 +230,7 @@ class SimulatorState:
         args = ("company_id", "public_key", "private_key", "client_id", "codebase", "company_name")
         given = {arg: creds[name] for name, arg in zip(names, args, strict=True) if name in creds}
         state = cls(**given)
-        for kind in KINDS:
-            for partial in seed.get(kind, []):
-                built = _SEEDERS[kind](state, partial)
-                record = _merge(built, partial)
-                if kind == "additions":
-                    rec.derive_addition(record, state.table("agreements")[record["agreementId"]])
-                with state.lock:
-                    state._tables[kind][built["id"]] = record
+        load_records(state, seed)
         return state
 
     # -- log ----------------------------------------------------------------------------------
@@ -268,41 +258,3 @@ class SimulatorState:
     def request_counts_by_path(self) -> dict[str, int]:
         """Logged requests by method and path template, e.g. {"GET /system/info": 1}."""
         return dict(Counter(f"{e.method} {e.path_template or e.path}" for e in self.log))
-
-
-def _seed_company(state: SimulatorState, r: dict[str, Any]) -> dict[str, Any]:
-    status = (r.get("status") or {}).get("name", "Active")
-    return state.add_company(
-        r["name"], r.get("identifier"), bool(r.get("deletedFlag")), status, id=r.get("id")
-    )
-
-
-def _seed_agreement(state: SimulatorState, r: dict[str, Any]) -> dict[str, Any]:
-    return state.add_agreement(
-        r["company"]["id"], r["name"], r.get("agreementStatus", "Active"),
-        bool(r.get("cancelledFlag")), r.get("endDate"), r.get("noEndingDateFlag", True),
-        (r.get("type") or {}).get("name", "Managed Services"), id=r.get("id"),
-    )  # fmt: skip
-
-
-def _seed_catalog(state: SimulatorState, r: dict[str, Any]) -> dict[str, Any]:
-    return state.add_catalog_item(
-        r["identifier"], r["description"], bool(r.get("inactiveFlag")),
-        r.get("price", 0.0), r.get("cost", 0.0), id=r.get("id"),
-    )  # fmt: skip
-
-
-def _seed_addition(state: SimulatorState, r: dict[str, Any]) -> dict[str, Any]:
-    return state.add_addition(
-        r["agreementId"], r["product"]["id"], r.get("quantity", 0), r.get("cancelledDate"),
-        r.get("effectiveDate"), r.get("description"), r.get("billCustomer", "Billable"),
-        id=r.get("id"),
-    )  # fmt: skip
-
-
-_SEEDERS = {
-    "companies": _seed_company,
-    "agreements": _seed_agreement,
-    "catalog": _seed_catalog,
-    "additions": _seed_addition,
-}

@@ -48,6 +48,14 @@ def test_missing_client_id_is_401(api):
     assert "clientId" in response.json()["message"]
 
 
+def test_forbidden_operation_is_403(api, state):
+    state.forbidden.add("POST /finance/agreements/{parentId}/additions")
+    body = {"product": {"id": 1}, "billCustomer": "Billable"}
+    response = api("POST", ADDITIONS, json=body)
+    assert (response.status_code, response.json()["code"]) == (403, "Forbidden")
+    assert api("GET", ADDITIONS).status_code == 200
+
+
 def test_unknown_codebase_is_404(simulator):
     url = f"{simulator.site}/v2019_1/apis/3.0/system/info"
     response = requests.get(url, auth=("training+pubkey", "privkey"), timeout=5)
