@@ -155,7 +155,7 @@ def unmatched_companies(session: Session, partner_id: int) -> dict[int, str]:
         .outerjoin(CompanyMapping, CompanyMapping.company_id == Company.id)
         .where(Company.partner_id == partner_id, CompanyMapping.id.is_(None))
     )
-    return dict(rows.tuples())
+    return {company_id: name for company_id, name in rows}  # dict(Result) misreads .keys()
 
 
 def fetch_match_candidates(client, vendor_names: Iterable[str]):
