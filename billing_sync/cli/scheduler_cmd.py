@@ -1,0 +1,140 @@
+"""`billing-sync scheduler`, `schedule set|show` and `alerts set`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from sqlalchemy.orm import Session
+
+from billing_sync.cli.common import CliError, now, session_factory, settings
+from billing_sync.errors import BillingSyncError
+from billing_sync.partners import BASES, get_partner, update_partner_settings
+from billing_sync.scheduler.due import FREQUENCIES, WEEKDAYS
+from billing_sync.scheduler.loop import run_scheduler
+from billing_sync.scheduler.service import get_alerts, next_runs, set_alerts, set_schedule
+from billing_sync.settings import Settings
+
+
+@contextmanager
+def _session(config: Settings) -> Iterator[Session]:
+    """One transaction for the command; domain errors become a one-line message and exit 1."""
+    factory = session_factory(config)
+    try:
+        with factory.begin() as session:
+            yield session
+    except BillingSyncError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        factory.kw["bind"].dispose()
+
+
+def run_until_signalled(config: Settings, **kwargs: Any) -> None:
+    """Run the scheduler loop until SIGTERM or SIGINT; the run in flight stops after its item."""
+    stop = threading.Event()
+
+    def _stop(signum, _frame) -> None:
+        logging.getLogger(__name__).info(
+            "%s received, stopping after the item in flight", signal.Signals(signum).name
+        )
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        run_scheduler(config, stop=stop, **kwargs)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@click.command("scheduler")
+def scheduler() -> None:
+    """Run due syncs, month closes and credentials checks until stopped (SIGTERM-safe)."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # An unattended process should say what it ran, even without --verbose.
+    logging.getLogger("billing_sync.scheduler").setLevel(logging.INFO)
+    run_until_signalled(settings())
+
+
+@click.group("schedule")
+def schedule() -> None:
+    """A partner's sync schedule."""
+
+
+@schedule.command("set")
+@click.argument("partner")
+@click.argument("frequency", type=click.Choice(FREQUENCIES))
+@click.option(
+    "--weekday", type=click.Choice(WEEKDAYS, case_sensitive=False), help="Day of a weekly run."
+)
+@click.option(
+    "--at", "at_time", required=True, metavar="HH:MM", help="Local time in the partner's zone."
+)
+@click.option("--basis", type=click.Choice(BASES), help="Count basis for the partner's runs.")
+def schedule_set(
+    partner: str, frequency: str, weekday: str | None, at_time: str, basis: str | None
+) -> None:
+    """Run PARTNER's sync daily or weekly at HH:MM in its time zone."""
+    config = settings()
+    with _session(config) as session:
+        row = get_partner(session, partner)
+        if basis is not None:
+            update_partner_settings(row, count_basis=basis)
+        set_schedule(
+            session,
+            row,
+            frequency,
+            weekday=weekday,
+            at_time=at_time,
+            now=now(),
+            month_close_at=config.month_close_at,
+        )
+        click.echo(f"{partner}: {next_runs(session, row.id).describe()}")
+
+
+@schedule.command("show")
+@click.argument("partner")
+def schedule_show(partner: str) -> None:
+    """Show PARTNER's schedule and its next run times."""
+    with _session(settings()) as session:
+        runs = next_runs(session, get_partner(session, partner).id)
+        click.echo(f"{partner}: {runs.describe() if runs else 'no schedule set'}")
+
+
+@click.group("alerts")
+def alerts() -> None:
+    """Where a partner's failure alerts go."""
+
+
+@alerts.command("set")
+@click.argument("partner")
+@click.option("--email", "email_to", help="Recipients, comma separated; '' turns e-mail off.")
+@click.option("--webhook", "webhook_url", help="URL for a JSON POST; '' turns it off.")
+def alerts_set(partner: str, email_to: str | None, webhook_url: str | None) -> None:
+    """Send PARTNER's failed-run and credentials alerts by e-mail and/or webhook."""
+    config = settings()
+    with _session(config) as session:
+        row = get_partner(session, partner)
+        current = get_alerts(session, row.id)
+        if current is not None:  # an option left out keeps its channel as it is
+            email_to = current.email_to if email_to is None else email_to
+            webhook_url = current.webhook_url if webhook_url is None else webhook_url
+        saved = set_alerts(
+            session,
+            row,
+            email_to,
+            webhook_url,
+            now=now(),
+            allow_private_hosts=config.allow_private_hosts,
+        )
+        click.echo(
+            f"{partner}: alerts to e-mail {saved.email_to or 'off'}, "
+            f"webhook {saved.webhook_url or 'off'}"
+        )
