@@ -253,7 +253,10 @@ ROUTES = [
 ]
 
 
-def route(path: str) -> tuple[str, dict[str, Callable], dict[str, int]] | None:
+Route = tuple[str, dict[str, Callable], dict[str, int]]
+
+
+def route(path: str) -> Route | None:
     """(template, handlers by method, path parameters) for an API path, or None."""
     for template, pattern, handlers in ROUTES:
         found = pattern.fullmatch(path)

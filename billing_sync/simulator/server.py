@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from billing_sync.simulator import resources
 from billing_sync.simulator.errors import ApiError
 from billing_sync.simulator.records import VERSION
-from billing_sync.simulator.resources import Request, Response
+from billing_sync.simulator.resources import Request, Response, Route
 from billing_sync.simulator.state import LOST_RESPONSE, LoggedRequest, SimulatorState
 
 _COMPANY_INFO = re.compile(r"/login/companyinfo/(?P<company>[^/]+)/?")
@@ -117,8 +117,13 @@ class _Handler(BaseHTTPRequestHandler):
             return template, self._api(state, found, path, query, raw, body)
         except ApiError as exc:
             return template, _error(exc)
+        except Exception as exc:  # a simulator bug must still look like a CW 500, not a hang
+            return template, _error(ApiError(500, "InternalServerError", repr(exc)))
 
-    def _api(self, state, found, path, query, raw, body) -> Response:  # noqa: ANN001
+    def _api(
+        self, state: SimulatorState, found: Route | None, path: str, query: dict, raw: bytes,
+        body: Any,
+    ) -> Response:  # fmt: skip
         _inject_faults(state)
         check_auth(state, self.headers)
         if found is None:

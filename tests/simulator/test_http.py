@@ -232,6 +232,7 @@ def test_put_replaces_and_delete_removes(api, state):
     assert "effectiveDate" in replaced
     assert api("DELETE", f"{ADDITIONS}/1").status_code == 204
     assert [a["id"] for a in state.additions(1)] == [2]
+    assert api("POST", ADDITIONS, json=body).json()["id"] == 4  # ids never reused
     assert api("DELETE", "/procurement/catalog/1").status_code == 409  # addition 3 uses it
 
 
