@@ -1,1 +1,71 @@
-"""The Flask web app: thin pages over billing_sync."""
+"""The Flask web app: thin pages over billing_sync, built by `create_app(settings)`."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing_sync.db import make_engine, make_session_factory
+from billing_sync.settings import Settings
+from web import auth, errors, filters
+from web.ratelimit import AttemptLimiter
+from web.state import AppState
+from web.state import init_app as init_state
+
+log = logging.getLogger(__name__)
+
+
+def _blueprints():
+    from web import companies, connection, dashboard, products, runs, schedule, sync, usage
+
+    return (dashboard.bp, connection.bp, products.bp, companies.bp, schedule.bp, sync.bp,
+            runs.bp, usage.bp)
+
+
+def _configure(app: Flask, settings: Settings) -> None:
+    secure = settings.session_cookie_secure
+    app.config.update(
+        SECRET_KEY=settings.require_secret(),
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=32 * 1024 * 1024,  # a seats CSV of a large partner, not more
+        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the signed session
+    )
+
+
+def _start_scheduler(app_state: AppState) -> None:
+    try:
+        from billing_sync.scheduler import start_scheduler_thread
+    except ImportError:
+        log.warning("scheduler thread not available in this build; scheduled runs are off")
+        return
+    app_state.stop_scheduler = start_scheduler_thread(app_state.settings,
+                                                      app_state.session_factory)
+
+
+def create_app(settings: Settings, *, session_factory: sessionmaker[Session] | None = None,
+               start_scheduler: bool = False) -> Flask:
+    """Build the partner admin app; the scheduler thread only when asked for."""
+    app = Flask(__name__)
+    _configure(app, settings)
+    if session_factory is None:
+        session_factory = make_session_factory(make_engine(settings.database_url))
+    app_state = AppState(settings=settings, session_factory=session_factory,
+                         limiter=AttemptLimiter.from_rate(settings.login_rate_limit))
+    init_state(app, app_state)
+    auth.init_app(app)  # the sign-in guard runs before the CSRF check
+    CSRFProtect(app)
+    for blueprint in _blueprints():
+        app.register_blueprint(blueprint)
+    errors.init_app(app)
+    filters.init_app(app)
+    if start_scheduler:
+        _start_scheduler(app_state)
+    return app

@@ -1,0 +1,230 @@
+"""The admin's journey through the pages against the simulator, with the Flask test client."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from billing_sync.models import Company, CompanyMapping, Connection, Product, ProductMapping, Run
+from tests.web.conftest import connect
+
+
+def _text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def _product_id(session_factory, code="pb-business") -> int:
+    with session_factory() as session:
+        return session.scalar(select(Product.id).where(Product.code == code))
+
+
+def _add_companies(session_factory, partner_id, *names):
+    with session_factory.begin() as session:
+        for n, name in enumerate(names):
+            session.add(Company(partner_id=partner_id, external_id=f"v-{n}", name=name))
+
+
+def test_connect_and_authenticate_shows_the_version(admin, simulator, session_factory):
+    assert connect(admin, simulator.site).status_code == 302
+    page = _text(admin.post("/connection/authenticate", follow_redirects=True))
+    assert "Authenticated: ConnectWise version" in page
+    assert "set, ending in 4c1d".lower() in page.lower()
+    with session_factory() as session:
+        assert session.scalar(select(Connection.last_check_ok)) is True
+
+
+def test_integration_toggle(admin, world, session_factory):
+    page = _text(admin.post("/connection/integration", data={"enabled": "1"},
+                            follow_redirects=True))
+    assert "Integration is on" in page and "Turn integration off" in page
+
+
+def test_product_page_lists_only_active_catalog_items_and_maps(admin, simulator, session_factory,
+                                                             sim_state):
+    connect(admin, simulator.site)
+    page = _text(admin.get("/products/"))
+    assert "PB-BUS" in page and "Retired" not in page
+    item = next(r for r in sim_state.records("catalog") if r["identifier"] == "PB-BUS")
+    response = admin.post("/products/pb-business", data={"cw_product_id": str(item["id"])},
+                          follow_redirects=True)
+    assert "billed as PB-BUS" in _text(response)
+    with session_factory() as session:
+        mapping = session.scalar(select(ProductMapping))
+        assert (mapping.cw_product_id, mapping.cw_identifier) == (item["id"], "PB-BUS")
+
+
+def test_product_page_without_connection_says_what_to_do(admin):
+    assert "save the connection first" in _text(admin.get("/products/"))
+
+
+def test_automatch_then_manual_mapping_with_agreement(admin, world, simulator, session_factory,
+                                                     sim_state):
+    connect(admin, simulator.site)
+    _add_companies(session_factory, world.partner_id, "ACME  dental", "Bakery Bros", "Nobody Inc")
+    page = _text(admin.post("/companies/automatch", follow_redirects=True))
+    assert "Auto-match mapped 1 of 3" in page
+    assert "Bakery Bros: 2 active agreements" in page
+    assert "Unmatched (2)" in page
+    with session_factory() as session:
+        bakery = session.scalar(select(Company).where(Company.name == "Bakery Bros"))
+    cw_bakery = next(r for r in sim_state.records("companies") if r["name"] == "Bakery Bros")
+    edit = _text(admin.get(f"/companies/{bakery.id}?cw_company={cw_bakery['id']}"))
+    assert "Bakery Gold" in edit and "Bakery Silver" in edit and "Bakery Old" not in edit
+    missing = admin.post(f"/companies/{bakery.id}/map", data={"cw_company_id": cw_bakery["id"]},
+                         follow_redirects=True)
+    assert "Choose a ConnectWise company and one of its agreements" in _text(missing)
+    gold = next(r for r in sim_state.records("agreements") if r["name"] == "Bakery Gold")
+    saved = admin.post(f"/companies/{bakery.id}/map", follow_redirects=True,
+                       data={"cw_company_id": cw_bakery["id"], "agreement_id": gold["id"]})
+    assert "billed on agreement Bakery Gold" in _text(saved)
+    with session_factory() as session:
+        mapping = session.scalar(select(CompanyMapping)
+                                 .where(CompanyMapping.company_id == bakery.id))
+        assert (mapping.agreement_id, mapping.matched_by) == (gold["id"], "manual")
+
+
+def test_agreement_of_another_cw_company_is_refused(admin, world, simulator, sim_state):
+    connect(admin, simulator.site)
+    dental = next(r for r in sim_state.records("companies") if r["name"] == "Acme Dental")
+    gold = next(r for r in sim_state.records("agreements") if r["name"] == "Bakery Gold")
+    response = admin.post(f"/companies/{world.company_id}/map", follow_redirects=True,
+                          data={"cw_company_id": dental["id"], "agreement_id": gold["id"]})
+    assert "belongs to ConnectWise company" in _text(response)
+
+
+def test_exclude_and_include(admin, world, session_factory):
+    page = _text(admin.post(f"/companies/{world.company_id}/exclude", follow_redirects=True))
+    assert "Excluded (1)" in page and "Acme Dental" in page
+    page = _text(admin.post(f"/companies/{world.company_id}/include", follow_redirects=True))
+    assert "Excluded (0)" in page
+
+
+def test_companies_search_and_pagination(admin, world, session_factory):
+    _add_companies(session_factory, world.partner_id, *(f"Client {n:03}" for n in range(120)))
+    page = _text(admin.get("/companies/?tab=unmatched&page=3"))
+    assert "Page 3 of 3" in page and "Client 119" in page and "Client 000" not in page
+    found = _text(admin.get("/companies/?tab=unmatched&q=client 05"))
+    assert "Unmatched (10)" in found and "Client 059" in found and "Client 060" not in found
+    assert "Mapped (0)" in found  # counts follow the search
+    assert "Mapped (1)" in _text(admin.get("/companies/"))
+
+
+def test_search_treats_wildcards_literally(admin, world, session_factory):
+    _add_companies(session_factory, world.partner_id, "100% Uptime", "Percentless")
+    page = _text(admin.get("/companies/?tab=unmatched&q=%25"))
+    assert "100% Uptime" in page and "Percentless" not in page
+
+
+def test_schedule_shows_next_run_in_partner_zone(admin, world):
+    form = {"frequency": "weekly", "weekday": "4", "at_time": "06:30",
+            "timezone": "America/New_York", "count_basis": "live", "enabled": "1"}
+    page = _text(admin.post("/schedule/", data=form, follow_redirects=True))
+    assert "Schedule saved" in page
+    assert "2026-03-13 06:30 EDT" in page  # the Friday after 2026-03-10, New York time
+
+
+def test_schedule_rejects_bad_zone_and_changes_nothing(admin, world, session_factory):
+    form = {"frequency": "daily", "at_time": "06:30", "timezone": "Mars/Base",
+            "count_basis": "month_end", "enabled": "1"}
+    response = admin.post("/schedule/", data=form)
+    assert response.status_code == 422 and "unknown time zone" in _text(response)
+    assert "No schedule yet" in _text(admin.get("/schedule/"))
+
+
+def test_runs_list_and_detail_filter(admin, world):
+    assert "Run " in _text(admin.get("/runs/"))
+    detail = _text(admin.get(f"/runs/{world.run_id}?action=error"))
+    assert "ambiguous additions 5, 6" in detail and "Cancel one of them" in detail
+    assert "ambiguous" not in _text(admin.get(f"/runs/{world.run_id}?action=update"))
+    status = admin.get(f"/runs/{world.run_id}/status.json").get_json()
+    assert status["status"] == "partial"
+
+
+def test_dashboard_figures(admin, world):
+    page = _text(admin.get("/"))
+    assert "acme" in page and "ambiguous additions 5, 6" in page and "Cancel one of them" in page
+    assert "Writing to ConnectWise is <strong>off</strong>" in page
+
+
+def test_usage_chart_and_upload(admin, world):
+    csv = ("company_id,company_name,user_id,user_email,product,active_from,active_to\n"
+           "c-9,Zeta Ltd,u1,u1@zeta.test,pb-business,2025-11-02T00:00:00Z,\n"
+           "c-9,Zeta Ltd,u2,u2@zeta.test,pb-business,2025-12-05T00:00:00Z,\n")
+    response = admin.post("/usage/upload", data={"file": (_bytes(csv), "seats.csv")},
+                          content_type="multipart/form-data", follow_redirects=True)
+    assert "Imported 2 rows" in _text(response)
+    page = _text(admin.get("/usage/"))
+    assert "<svg" in page and "Zeta Ltd" in page and "2026-02" in page
+
+
+def test_usage_upload_rejects_the_whole_file_with_line_errors(admin, world, session_factory):
+    csv = ("company_id,company_name,user_id,user_email,product,active_from,active_to\n"
+           "c-9,Zeta Ltd,u1,u1@zeta.test,pb-business,2025-11-02T00:00:00Z,\n"
+           "c-9,Zeta Ltd,u2,u2@zeta.test,nope,yesterday,\n")
+    response = admin.post("/usage/upload", data={"file": (_bytes(csv), "seats.csv")},
+                          content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "nothing was imported" in _text(response) and "<td>3</td>" in _text(response)
+    with session_factory() as session:
+        assert session.scalar(select(Company).where(Company.external_id == "c-9")) is None
+
+
+def _bytes(text: str):
+    import io
+
+    return io.BytesIO(text.encode())
+
+
+def _ready_to_sync(admin, world, simulator, sim_state):
+    """Connected, product mapped, Acme Dental on its real agreement with a seat, integration on."""
+    connect(admin, simulator.site)
+    item = next(r for r in sim_state.records("catalog") if r["identifier"] == "PB-BUS")
+    admin.post("/products/pb-business", data={"cw_product_id": str(item["id"])})
+    agreement = next(r for r in sim_state.records("agreements")
+                     if r["name"] == "Acme Managed Services")
+    admin.post(f"/companies/{world.company_id}/map",
+               data={"cw_company_id": agreement["company"]["id"], "agreement_id": agreement["id"]})
+    csv = ("company_id,company_name,user_id,user_email,product,active_from,active_to\n"
+           "acme-1,Acme Dental,u1,u1@acme.test,pb-business,2025-12-01T00:00:00Z,\n")
+    admin.post("/usage/upload", data={"file": (_bytes(csv), "seats.csv")},
+               content_type="multipart/form-data")
+    admin.post("/connection/integration", data={"enabled": "1"})
+    return agreement["id"]
+
+
+def test_preview_then_apply_writes_the_previewed_quantity(app, admin, world, simulator,
+                                                          sim_state):
+    agreement_id = _ready_to_sync(admin, world, simulator, sim_state)
+    preview = admin.post("/sync/preview")
+    assert preview.status_code == 302 and "/sync/preview/" in preview.headers["Location"]
+    page = _text(admin.get(preview.headers["Location"]))
+    assert "Nothing was written to ConnectWise" in page and "1 to create" in page
+    assert "Acme Managed Services" in page and "— → 1" in page
+    assert sim_state.additions(agreement_id) == []
+    applied = admin.post("/sync/apply")
+    assert applied.status_code == 302 and "/runs/" in applied.headers["Location"]
+    app.extensions["billing_sync"].runs.join(timeout=30)
+    detail = _text(admin.get(applied.headers["Location"]))
+    assert "succeeded" in detail and "1 created" in detail
+    assert [a["quantity"] for a in sim_state.additions(agreement_id)] == [1]
+
+
+def test_sync_now_runs_in_the_background(app, admin, world, simulator, sim_state):
+    agreement_id = _ready_to_sync(admin, world, simulator, sim_state)
+    response = admin.post("/sync/now")
+    run_url = response.headers["Location"]
+    assert response.status_code == 302 and "/runs/" in run_url
+    app.extensions["billing_sync"].runs.join(timeout=30)
+    status = admin.get(f"{run_url}/status.json").get_json()
+    assert status["status"] == "succeeded" and status["done_items"] == status["total_items"] == 1
+    assert [a["quantity"] for a in sim_state.additions(agreement_id)] == [1]
+
+
+def test_second_sync_now_while_running_starts_nothing(app, admin, world, session_factory):
+    from billing_sync.lease import acquire_lease
+
+    assert acquire_lease(session_factory, world.partner_id, "someone-else",
+                         now=app.extensions["billing_sync"].clock(), seconds=300)
+    response = admin.post("/sync/now", follow_redirects=True)
+    assert "A sync is already running; nothing new was started" in _text(response)
+    with session_factory() as session:
+        assert session.scalar(select(Run).where(Run.status == "running")) is None

@@ -1,0 +1,17 @@
+"""The start page: integration status, last run, next run, mapping figures, open problems."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from billing_sync import reports
+from web.common import partner_id
+from web.state import db
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.get("/")
+def index():
+    """Show the partner's dashboard."""
+    return render_template("dashboard.html", d=reports.dashboard(db(), partner_id()))

@@ -1,0 +1,35 @@
+"""Error pages: domain 'not found' becomes 404, CSRF failures 400, viewers' writes 403."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from billing_sync.errors import NotFoundError
+
+TITLES = {400: "Bad request", 401: "Sign-in required", 403: "Not allowed", 404: "Not found",
+          405: "Method not allowed", 413: "File too large", 429: "Too many requests"}
+
+
+def _http_error(exc: HTTPException):
+    code = exc.code or 500
+    return render_template("error.html", code=code, title=TITLES.get(code, exc.name),
+                           message=exc.description), code
+
+
+def _csrf_error(exc: CSRFError):
+    message = "The form expired or was not sent from this site; reload the page and try again."
+    return render_template("error.html", code=400, title="Bad request", message=message), 400
+
+
+def _not_found(exc: NotFoundError):
+    # Another partner's ids land here too: "not found" reveals nothing about them.
+    return render_template("error.html", code=404, title="Not found", message=str(exc)), 404
+
+
+def init_app(app: Flask) -> None:
+    """Register the error pages."""
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(NotFoundError, _not_found)
+    app.register_error_handler(HTTPException, _http_error)

@@ -1,0 +1,41 @@
+"""Template filters: instants in the partner's zone, quantities without needless decimals."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+
+
+def localtime(value: datetime | None, tz: str = "UTC") -> str:
+    """An aware instant on the wall clock of `tz`, e.g. 2026-03-09 02:30 EDT."""
+    if value is None:
+        return "—"
+    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def quantity(value: float | None) -> str:
+    """17.0 -> "17"; None -> "—"."""
+    if value is None:
+        return "—"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def from_json(value: str | None) -> list:
+    """A stored JSON list (run warnings); anything else shown as one line."""
+    if not value:
+        return []
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        return [value]
+    return loaded if isinstance(loaded, list) else [str(loaded)]
+
+
+def init_app(app: Flask) -> None:
+    """Register the filters."""
+    app.add_template_filter(from_json)
+    app.add_template_filter(localtime)
+    app.add_template_filter(quantity)

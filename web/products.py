@@ -1,0 +1,58 @@
+"""Product mappings: each vendor product to a live-fetched, active ConnectWise catalog product."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+
+from billing_sync.catalog import get_product, list_products, map_product, product_mappings
+from billing_sync.connections import client_for
+from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.crypto import SecretDecryptError
+from billing_sync.errors import InvalidInput, NotFoundError
+from web.common import flash_cw_error, form_int, partner_id
+from web.state import db, now, state
+
+bp = Blueprint("products", __name__, url_prefix="/products")
+
+
+def _catalog() -> tuple[list, str | None]:
+    try:
+        with client_for(db(), state().settings, partner_id()) as client:
+            items = sorted(client.catalog_items(), key=lambda item: item.identifier.lower())
+            return items, None
+    except (NotFoundError, SecretDecryptError) as exc:
+        return [], str(exc)
+    except ConnectWiseError as exc:
+        return [], f"ConnectWise: {exc} — {exc.advice}"
+
+
+@bp.get("/")
+def index():
+    """Vendor products with their mapping and a choice of ConnectWise catalog products."""
+    catalog, problem = _catalog()
+    return render_template("products.html", products=list_products(db()), catalog=catalog,
+                           mappings=product_mappings(db(), partner_id()), problem=problem)
+
+
+@bp.post("/<code>")
+def save(code: str):
+    """Map one vendor product to the chosen catalog product."""
+    product = get_product(db(), code)
+    cw_product_id = form_int("cw_product_id")
+    if cw_product_id is None:
+        flash(f"Choose a ConnectWise product for {product.name}.", "error")
+        return redirect(url_for(".index"))
+    try:
+        with client_for(db(), state().settings, partner_id()) as client:
+            item = client.catalog_item(cw_product_id)
+        map_product(db(), partner_id(), product, item, now=now())
+    except (InvalidInput, NotFoundError, SecretDecryptError) as exc:
+        db().rollback()
+        flash(str(exc), "error")
+    except ConnectWiseError as exc:
+        db().rollback()
+        flash_cw_error(exc)
+    else:
+        db().commit()
+        flash(f"{product.name} is billed as {item.identifier}.", "success")
+    return redirect(url_for(".index"))

@@ -1,0 +1,60 @@
+"""Per-app state (settings, session factory, limiter, background runs) and the request session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing_sync.settings import Settings
+from web.background import RunThreads
+from web.ratelimit import AttemptLimiter
+
+
+def utcnow() -> datetime:
+    """The current instant; pages read time only through `now()` so tests can pin it."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class AppState:
+    """What the app was built with; kept in app.extensions, never in module globals."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    limiter: AttemptLimiter
+    runs: RunThreads = field(default_factory=RunThreads)
+    clock: Callable[[], datetime] = utcnow
+    stop_scheduler: Callable[[], None] | None = None
+
+
+def state() -> AppState:
+    """The current app's state."""
+    return current_app.extensions["billing_sync"]
+
+
+def now() -> datetime:
+    """The current instant as the app's clock tells it."""
+    return state().clock()
+
+
+def db() -> Session:
+    """This request's database session, opened on first use and closed at teardown."""
+    if "db" not in g:
+        g.db = state().session_factory()
+    return g.db
+
+
+def _close_db(_exc: BaseException | None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
+
+
+def init_app(app: Flask, app_state: AppState) -> None:
+    """Attach the state and the per-request session lifecycle to the app."""
+    app.extensions["billing_sync"] = app_state
+    app.teardown_appcontext(_close_db)

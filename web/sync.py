@@ -1,0 +1,65 @@
+"""Preview (a dry run shown as a table), Apply and Sync now (real runs in the background)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+
+from billing_sync import reports
+from billing_sync.errors import RunInProgress
+from billing_sync.sync import begin_run, execute_run, run_sync
+from web.common import int_arg, partner, partner_id
+from web.state import db, now, state
+
+bp = Blueprint("sync", __name__, url_prefix="/sync")
+
+
+@bp.get("/")
+def index():
+    """The preview and Sync now buttons."""
+    return render_template("sync.html", partner=partner())
+
+
+@bp.post("/preview")
+def preview():
+    """Compute what a run would change, write nothing to ConnectWise, and show it."""
+    app_state = state()
+    report = run_sync(app_state.session_factory, app_state.settings, partner_id(), now=now(),
+                      trigger="manual", dry_run=True, clock=app_state.clock)
+    return redirect(url_for(".show_preview", run_id=report.run_id))
+
+
+@bp.get("/preview/<int:run_id>")
+def show_preview(run_id: int):
+    """A preview's table: company, agreement, product, quantity before -> after, action, problem."""
+    run = reports.get_run(db(), partner_id(), run_id)
+    if not run.dry_run:
+        return redirect(url_for("runs.detail", run_id=run.id))
+    items = reports.run_items(db(), partner_id(), run.id, page=int_arg("page"), per_page=500)
+    return render_template("preview.html", run=run, items=items, partner=partner(),
+                           counts=reports.action_counts(db(), partner_id(), run.id))
+
+
+def _start(trigger: str):
+    app_state = state()
+    try:
+        handle = begin_run(app_state.session_factory, app_state.settings, partner_id(),
+                           now=now(), trigger=trigger)
+    except RunInProgress as exc:
+        flash(f"A sync is already running; nothing new was started. ({exc})", "error")
+        return redirect(url_for("runs.index"))
+    app_state.runs.start(handle.run_id, lambda: execute_run(
+        app_state.session_factory, app_state.settings, handle, clock=app_state.clock))
+    flash("Sync started.", "success")
+    return redirect(url_for("runs.detail", run_id=handle.run_id))
+
+
+@bp.post("/apply")
+def apply():
+    """Run for real what the preview showed (counts are recomputed at this instant)."""
+    return _start("manual")
+
+
+@bp.post("/now")
+def sync_now():
+    """Start a real run in the background; a second click while it runs starts nothing."""
+    return _start("manual")
