@@ -82,21 +82,23 @@ def _entry(job: AgreementJob, change: Change, **overrides) -> Entry:
 
 def error_reports(job: AgreementJob, message: str, advice: str) -> list[ItemReport]:
     """Fail every product of one company (e.g. its agreement is cancelled); the run goes on."""
-    reports = []
+    changes = []
     for product in job.context.products:
         quantity = job.context.counts.get((job.target.company_id, product.product_id), 0)
-        change = Change(
-            job.target.company_id,
-            product.product_id,
-            product.cw_product_id,
-            "error",
-            quantity,
-            error=message,
-            advice=advice,
+        changes.append(
+            Change(
+                job.target.company_id,
+                product.product_id,
+                product.cw_product_id,
+                "error",
+                quantity,
+                error=message,
+                advice=advice,
+            )
         )
-        job.ledger.record(_entry(job, change), "failed")
-        reports.append(_report(job, product, change))
-    return reports
+    job.ledger.record_many([(_entry(job, change), "failed") for change in changes], [])
+    products = {p.product_id: p for p in job.context.products}
+    return [_report(job, products[c.product_id], c) for c in changes]
 
 
 def _wanted(job: AgreementJob) -> list[Wanted]:
@@ -225,27 +227,28 @@ class _GiveUp(Exception):
         self.cause = cause
 
 
-def apply_change(job: AgreementJob, product: MappedProduct, change: Change) -> ItemReport:
-    """Record a non-write, or send a write between its intent and its outcome."""
-    if job.dry_run or not change.is_write:
-        state = "planned" if job.dry_run else ("failed" if change.action == "error" else "done")
-        adopted = not job.dry_run and change.adopted and change.addition_id is not None
-        link = _link(job, change, change.addition_id, change.quantity_before) if adopted else None
-        job.ledger.record(_entry(job, change), state, link=link)
-        return _report(job, product, change)
+def record_decisions(job: AgreementJob, changes: list[Change]) -> None:
+    """One transaction for every decision of an agreement that sends nothing."""
+    entries, links = [], []
+    for change in changes:
+        if job.dry_run:
+            entries.append((_entry(job, change), "planned"))
+            continue
+        entries.append((_entry(job, change), "failed" if change.action == "error" else "done"))
+        if change.adopted and change.addition_id is not None:
+            links.append(_link(job, change, change.addition_id, change.quantity_before))
+    job.ledger.record_many(entries, links)
+
+
+def apply_write(job: AgreementJob, product: MappedProduct, change: Change) -> ItemReport:
+    """Send one write between its committed intent and its recorded outcome."""
     if change.action == "update":
         return _update(job, product, change)
     try:
         return _create(job, product, change)
     except _GiveUp as give_up:
-        return _report(
-            job,
-            product,
-            change,
-            action="error",
-            error=str(give_up.cause),
-            advice=give_up.cause.advice,
-        )
+        cause = give_up.cause
+        return _report(job, product, change, action="error", error=str(cause), advice=cause.advice)
 
 
 def process_agreement(job: AgreementJob) -> list[ItemReport]:
@@ -266,4 +269,7 @@ def process_agreement(job: AgreementJob) -> list[ItemReport]:
         )
     products = {p.product_id: p for p in job.context.products}
     changes = plan_agreement(_wanted(job), active)
-    return [apply_change(job, products[c.product_id], c) for c in changes]
+    writes = [c for c in changes if c.is_write and not job.dry_run]
+    record_decisions(job, [c for c in changes if c not in writes])
+    written = {id(c): apply_write(job, products[c.product_id], c) for c in writes}
+    return [written.get(id(c)) or _report(job, products[c.product_id], c) for c in changes]

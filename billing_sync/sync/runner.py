@@ -7,7 +7,6 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -19,12 +18,10 @@ from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.errors import NotFoundError, RunInProgress
 from billing_sync.lease import acquire_lease, current_lease, new_holder, release_lease, renew_lease
 from billing_sync.models import Partner, Run
-from billing_sync.periods import addition_effective_date
 from billing_sync.settings import Settings
-from billing_sync.sync.apply import AgreementJob, ItemReport, error_reports, process_agreement
+from billing_sync.sync.apply import ItemReport
 from billing_sync.sync.context import RunContext, gather
-from billing_sync.sync.ledger import Ledger, open_intents
-from billing_sync.sync.validation import agreement_problems, settle_orphans
+from billing_sync.sync.fanout import fan_out
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -235,11 +232,6 @@ def _set_total(factory, handle: RunHandle, context: RunContext, now: datetime) -
         run.counted_at = now
 
 
-def _save_progress(factory, run_id: int, done: int) -> None:
-    with factory.begin() as session:
-        session.execute(update(Run).where(Run.id == run_id).values(done_items=done))
-
-
 def execute_run(
     factory: sessionmaker[Session],
     settings: Settings,
@@ -284,14 +276,16 @@ def execute_run(
         if client is None:
             with factory() as session:
                 client = client_for(session, settings, handle.partner_id)
-        stopped = _fan_out(
+        with factory() as session:
+            concurrency = _partner(session, handle.partner_id).sync_concurrency
+        stopped = fan_out(
             factory,
-            settings,
             handle,
             context,
             client,
             timezone,
             report,
+            concurrency=concurrency or settings.sync_concurrency,
             progress=progress,
             stop=stop,
             lost=lost,
@@ -317,77 +311,3 @@ def execute_run(
             release_lease(factory, handle.partner_id, handle.holder)
         if own_client and client is not None:
             client.close()
-
-
-def _fan_out(
-    factory,
-    settings: Settings,
-    handle: RunHandle,
-    context: RunContext,
-    client,
-    timezone: str,
-    report: RunReport,
-    *,
-    progress,
-    stop,
-    lost,
-    clock,
-) -> bool:
-    """Run every agreement's job on a bounded pool; returns True when stopped early."""
-    ledger = Ledger(factory, handle.run_id, handle.partner_id, clock)
-    agreements = (
-        client.agreements_by_ids({t.agreement_id for t in context.targets})
-        if context.targets
-        else {}
-    )
-    intents = defaultdict(list)
-    if not handle.dry_run:
-        with factory() as session:
-            for item in open_intents(session, handle.partner_id, before_run=handle.run_id):
-                intents[item.agreement_id].append(item)
-    effective = addition_effective_date(handle.now, timezone)
-    jobs = [
-        AgreementJob(
-            t,
-            context,
-            ledger,
-            client,
-            handle.now,
-            effective,
-            handle.dry_run,
-            intents.pop(t.agreement_id, []),
-        )
-        for t in context.targets
-    ]
-    total = len(jobs) * len(context.products)
-
-    def work(job: AgreementJob) -> list[ItemReport] | None:
-        if (stop is not None and stop.is_set()) or lost.is_set():
-            return None
-        problem = agreement_problems(
-            job.target, agreements.get(job.target.agreement_id), handle.now
-        )
-        return error_reports(job, *problem) if problem else process_agreement(job)
-
-    concurrency = settings.sync_concurrency
-    with factory() as session:
-        concurrency = _partner(session, handle.partner_id).sync_concurrency or concurrency
-    skipped = 0
-    saved_at = clock()
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [pool.submit(work, job) for job in jobs]
-        for future in as_completed(futures):
-            result = future.result()
-            if result is None:
-                skipped += 1
-                continue
-            report.items.extend(result)
-            if progress is not None:
-                progress(len(report.items), total)
-            if (clock() - saved_at).total_seconds() >= 1:  # progress for pages, not per item
-                saved_at = clock()
-                _save_progress(factory, handle.run_id, len(report.items))
-    report.items.sort(key=lambda i: (i.company_name.casefold(), i.company, i.product))
-    if intents and not handle.dry_run:
-        settle_orphans(ledger, client, intents, context, handle.now)
-    return skipped > 0
