@@ -39,7 +39,7 @@ def run_until_signalled(config: Settings, **kwargs: Any) -> None:
     stop = threading.Event()
 
     def _stop(signum, _frame) -> None:
-        logging.getLogger(__name__).info(
+        logging.getLogger("billing_sync.scheduler").info(
             "%s received, stopping after the item in flight", signal.Signals(signum).name
         )
         stop.set()

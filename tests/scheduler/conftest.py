@@ -11,15 +11,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from billing_sync import catalog, connections, mappings, partners
 from billing_sync.connectwise.records import Agreement, CatalogItem
 from billing_sync.errors import RunInProgress
 from billing_sync.lease import acquire_lease, new_holder, release_lease
-from billing_sync.models import Company, Run, Seat
+from billing_sync.models import Company, Partner, Run, Schedule, Seat
 from billing_sync.scheduler.jobs import Jobs
 from billing_sync.scheduler.loop import tick
+from billing_sync.scheduler.service import set_schedule
 from billing_sync.simulator import SimulatorState
 
 CLIENT_ID = "5f1e6a3c-0000-4000-8000-000000000001"
@@ -243,3 +244,15 @@ def map_companies(factory, state: SimulatorState, partner_id: int, companies: in
                                  active_from=now - timedelta(days=90), updated_at=now))
             agreements.append(record["id"])
     return agreements
+
+
+def make_due(factory, partner_id: int, *, month_close: bool = False) -> None:
+    """Schedule the partner and make its regular run (and month close) due a while ago."""
+    now = datetime.now(UTC)
+    with factory.begin() as session:
+        set_schedule(session, session.get(Partner, partner_id), "daily", weekday=None,
+                     at_time="03:00", now=now)
+        values = {"next_run_at": now - timedelta(hours=5)}
+        if month_close:
+            values["next_month_close_at"] = now - timedelta(minutes=1)
+        session.execute(update(Schedule).where(Schedule.partner_id == partner_id).values(**values))
