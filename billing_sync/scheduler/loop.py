@@ -50,8 +50,9 @@ def serve(factory: job.Factory, settings: Settings, slot: state.DueSchedule, *, 
         log.info("partner %s: %s run skipped, integration is disabled", slot.partner, trigger)
     elif trigger:
         status = job.run(factory, settings, slot, trigger, now=now, jobs=jobs, stop=stop)
-        if closing and status == "in_progress":
-            with factory.begin() as session:  # a missed month close always runs: retry next tick
+        if closing and status in ("in_progress", "interrupted"):
+            # A month close must complete: retry on the next tick (or the next start after a stop).
+            with factory.begin() as session:
                 state.reopen_month_close(session, slot, now, settings.month_close_at)
     if stop.is_set():
         return

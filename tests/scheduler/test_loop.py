@@ -121,6 +121,21 @@ def test_a_month_close_blocked_by_a_live_run_is_retried_until_it_runs(harness):
     assert schedule_of(h, pid).next_month_close_at == utc(2026, 5, 1, 0, 15)
 
 
+def test_an_interrupted_month_close_runs_again_on_the_next_start(harness):
+    h = harness
+    h.clock.now = utc(2026, 3, 31, 12)
+    pid = scheduled(h, frequency="weekly", weekday=0, at="08:00")
+    h.run.status = "interrupted"  # SIGTERM arrived mid-run
+    h.clock.now = utc(2026, 4, 1, 0, 15)
+    h.tick()
+    assert schedule_of(h, pid).next_month_close_at == utc(2026, 4, 1, 0, 15)
+    h.run.status = "succeeded"
+    h.clock.advance(minutes=3)
+    h.tick()
+    assert [t[1] for t in h.triggers()] == ["month_close", "month_close"]
+    assert schedule_of(h, pid).next_month_close_at == utc(2026, 5, 1, 0, 15)
+
+
 def test_a_regular_run_during_a_live_run_is_skipped_not_repeated(harness, caplog):
     h = harness
     pid = scheduled(h)
