@@ -6,7 +6,7 @@ from markupsafe import Markup, escape
 
 PALETTE = ("#1f6feb", "#d97706", "#059669", "#b91c1c", "#7c3aed", "#0e7490", "#a16207")
 WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 44, 16, 16, 56
+LEFT, RIGHT, TOP, BOTTOM = 44, 32, 16, 56
 
 
 def _ticks(top: int) -> list[int]:

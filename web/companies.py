@@ -128,7 +128,7 @@ def map_company(company_id: int):
         return redirect(back)
     db().commit()
     flash(f"{company.name} is billed on agreement {agreement.name}.", "success")
-    return redirect(url_for(".index", tab="mapped", q=company.name))
+    return redirect(url_for(".index", tab="unmatched"))  # on to the next one waiting
 
 
 @bp.post("/<int:company_id>/exclude")
