@@ -228,3 +228,9 @@ def test_second_sync_now_while_running_starts_nothing(app, admin, world, session
     assert "A sync is already running; nothing new was started" in _text(response)
     with session_factory() as session:
         assert session.scalar(select(Run).where(Run.status == "running")) is None
+
+
+def test_company_status_shows_the_latest_runs_error_and_advice(admin, world):
+    page = _text(admin.get("/companies/?tab=mapped"))
+    assert "ambiguous additions 5, 6" in page and "Cancel one of them" in page
+    assert "2026-03-10 10:30 CET" in page  # last sync in the partner's zone
