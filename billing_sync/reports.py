@@ -176,6 +176,14 @@ def last_sync_outcomes(session: Session, partner_id: int, company_ids: list[int]
     return outcomes
 
 
+def get_company(session: Session, partner_id: int, company_id: int) -> Company:
+    """A partner's company by database id, or NotFoundError (also for another partner's id)."""
+    company = session.get(Company, company_id)
+    if company is None or company.partner_id != partner_id:
+        raise NotFoundError(f"no company {company_id}")
+    return company
+
+
 def companies_by_id(session: Session, partner_id: int, ids: list[int]) -> list[Company]:
     """The partner's companies among these ids."""
     query = select(Company).where(Company.partner_id == partner_id, Company.id.in_(ids))
