@@ -83,6 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         query = parse_qs(split.query, keep_blank_values=True)
         raw = self._read_body()
+        if raw is None:  # the client went away mid-request: a real server processes nothing
+            self.close_connection = True
+            return
         if split.path.startswith(_CONTROL_PREFIX):
             self._send(self._control(state, split.path, raw))
             return
@@ -98,9 +101,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(response)
 
-    def _read_body(self) -> bytes:
+    def _read_body(self) -> bytes | None:
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        raw = self.rfile.read(length) if length > 0 else b""
+        return raw if len(raw) == length else None
 
     def _dispatch(
         self, state: SimulatorState, path: str, query: dict, raw: bytes, body: Any

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
 
 from tests.simulator.conftest import CLIENT_ID
@@ -279,3 +281,17 @@ def test_control_endpoints(simulator, api, state):
     assert state.log == []
     seed = requests.get(f"{simulator.site}/__simulator/seed", timeout=5).json()
     assert seed == state.to_seed()
+
+
+def test_a_request_cut_off_mid_body_is_not_processed(simulator, state):
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(simulator.site)
+    head = (f"POST /{state.codebase}apis/3.0/procurement/catalog HTTP/1.1\r\n"
+            f"Host: {url.netloc}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n")
+    with socket.create_connection((url.hostname, url.port), timeout=5) as conn:
+        conn.sendall(head.encode() + b'{"identifier": "HALF')
+    time.sleep(0.2)  # let the server notice the closed socket
+
+    assert [e for e in state.log if e.method == "POST"] == []
