@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from billing_sync.counting import month_end_history
@@ -26,7 +26,7 @@ from billing_sync.periods import Period, latest_closed_period
 
 TABS = ("mapped", "unmatched", "excluded")
 ACTIONS = ("create", "update", "unchanged", "skipped", "error")
-TAB_STATUS = func.coalesce(CompanyMapping.status, "unmatched")
+TAB_STATUS = func.coalesce(CompanyMapping.status, literal_column("'unmatched'"))
 
 
 @dataclass(frozen=True)
