@@ -27,6 +27,7 @@ from billing_sync.connectwise.schemas import (
     load_addition,
     load_record,
     new_addition_body,
+    shared,
 )
 from billing_sync.connectwise.transport import (
     error_for_exception,
@@ -81,6 +82,7 @@ class ConnectWiseClient:
         self._codebase = _normalise_codebase(codebase) if codebase else None
         self._codebase_lock = threading.Lock()
         self._session = make_session(
+            site=self._site,
             company_id=credentials.company_id,
             public_key=credentials.public_key,
             private_key=credentials.private_key,
@@ -115,12 +117,13 @@ class ConnectWiseClient:
 
     def system_info(self) -> SystemInfo:
         """`GET /system/info`: the credentials check; a 404 here means bad credentials."""
-        return load_record(SystemInfoSchema(), json_body(self._request("GET", "/system/info")))
+        response = self._request("GET", "/system/info")
+        return load_record(shared(SystemInfoSchema), json_body(response))
 
     def companies(self, conditions: str | None = None) -> Iterator[CwCompany]:
         """Every company matching `conditions` (all pages)."""
         for row in self._paged("/company/companies", conditions):
-            yield load_record(CompanySchema(), row)
+            yield load_record(shared(CompanySchema), row)
 
     def search_companies(self, text: str, limit: int = 50) -> list[CwCompany]:
         """Up to `limit` non-deleted companies whose name contains `text`, by name."""
@@ -134,12 +137,12 @@ class ConnectWiseClient:
             "pageSize": limit,
         }
         rows = json_rows(self._request("GET", "/company/companies", params=params))
-        return [load_record(CompanySchema(), row) for row in rows]
+        return [load_record(shared(CompanySchema), row) for row in rows]
 
     def agreements(self, conditions: str | None = None) -> Iterator[Agreement]:
         """Every agreement matching `conditions` (all pages)."""
         for row in self._paged("/finance/agreements", conditions):
-            yield load_record(AgreementSchema(), row)
+            yield load_record(shared(AgreementSchema), row)
 
     def company_agreements(self, cw_company_id: int) -> list[Agreement]:
         """All agreements of one company, whatever their status."""
@@ -160,12 +163,12 @@ class ConnectWiseClient:
         """Procurement catalog products, active ones only unless asked otherwise."""
         conditions = None if include_inactive else cond.eq("inactiveFlag", False)
         for row in self._paged("/procurement/catalog", conditions):
-            yield load_record(CatalogItemSchema(), row)
+            yield load_record(shared(CatalogItemSchema), row)
 
     def catalog_item(self, item_id: int) -> CatalogItem:
         """One catalog product by id (NotFound when it does not exist)."""
         path = f"/procurement/catalog/{_id(item_id)}"
-        return load_record(CatalogItemSchema(), json_body(self._request("GET", path)))
+        return load_record(shared(CatalogItemSchema), json_body(self._request("GET", path)))
 
     def agreement_additions(self, agreement_id: int, *, active_at: datetime) -> list[Addition]:
         """The agreement's additions not cancelled at `active_at` (one GET for <= 1000)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -184,6 +185,12 @@ def new_addition_body(
     )
 
 
+@functools.cache
+def shared(schema_class: type[Schema]) -> Schema:
+    """One instance per schema class: building a schema deep-copies its fields, loading does not."""
+    return schema_class()
+
+
 def load_record(schema: Schema, payload: Any) -> Any:
     """A record from a payload; an unexpected shape is a ConnectWiseError, not a crash."""
     try:
@@ -197,4 +204,4 @@ def load_addition(payload: Any, agreement_id: int) -> Addition:
     """An Addition from a payload, taking the agreement id from the URL when CW omits it."""
     if isinstance(payload, dict) and payload.get("agreementId") is None:
         payload = {**payload, "agreementId": agreement_id}  # the path names it; CW may not
-    return load_record(AdditionSchema(), payload)
+    return load_record(shared(AdditionSchema), payload)

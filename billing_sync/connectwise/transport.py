@@ -53,6 +53,7 @@ class IdempotentRetry(Retry):
 
 def make_session(
     *,
+    site: str,
     company_id: str,
     public_key: str,
     private_key: str,
@@ -63,6 +64,10 @@ def make_session(
 ) -> requests.Session:
     """One session: auth and headers set once, retries on the adapter for idempotent calls."""
     session = requests.Session()
+    # Proxy settings are read from the environment once here instead of on every request
+    # (requests re-reads os.environ per call, a measurable cost at thousands of calls a run).
+    session.trust_env = False
+    session.proxies = requests.utils.get_environ_proxies(site)
     token = base64.b64encode(f"{company_id}+{public_key}:{private_key}".encode()).decode("ascii")
     session.headers.update(
         {"Authorization": f"Basic {token}", "clientId": client_id, "Accept": ACCEPT}

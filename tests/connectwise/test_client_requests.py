@@ -284,3 +284,16 @@ def test_missing_credentials_are_refused(monkeypatch):
 
     with pytest.raises(AuthenticationError, match="client_id"):
         ConnectWiseClient(replace(CREDENTIALS, client_id=""), allow_private_hosts=True)
+
+
+def test_proxy_settings_are_read_from_the_environment_once(monkeypatch):
+    from billing_sync.connectwise.transport import make_session
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    session = make_session(site="https://na.myconnectwise.net", company_id="c", public_key="p",
+                           private_key="k", client_id="g", max_retries=1, backoff_factor=0,
+                           pool_size=1)
+
+    assert session.trust_env is False
+    assert session.proxies["https"] == "http://proxy.example:3128"
