@@ -8,7 +8,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +25,7 @@ from billing_sync.sync.fanout import fan_out
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+ABANDONED_PREVIEW = timedelta(hours=1)
 Progress = Callable[[int, int], None]
 
 
@@ -173,14 +174,18 @@ class _Heartbeat(threading.Thread):
 
 
 def _mark_abandoned(factory, handle: RunHandle, now: datetime) -> None:
-    """Runs left 'running' by a dead process: we hold the lease, so none of them is alive."""
+    """Runs left 'running' by a dead process: we hold the lease, so no real run is alive.
+
+    Previews take no lease; one still 'running' after an hour died with its process.
+    """
+    stale_preview = Run.dry_run.is_(True) & (Run.started_at < now - ABANDONED_PREVIEW)
     with factory.begin() as session:
         session.execute(
             update(Run)
             .where(
                 Run.partner_id == handle.partner_id,
                 Run.status == "running",
-                Run.dry_run.is_(False),
+                Run.dry_run.is_(False) | stale_preview,
                 Run.id != handle.run_id,
             )
             .values(

@@ -263,3 +263,21 @@ def test_month_end_counts_are_frozen_at_close(session_factory, settings, world):
 
     assert {i.action for i in report.items} == {"unchanged", "skipped"}
     assert any("frozen 1, now 4" in w for w in report.warnings)
+
+
+def test_runs_left_running_by_a_dead_process_are_marked_interrupted(session_factory, settings,
+                                                                   world):
+    with session_factory.begin() as session:
+        dead = [Run(partner_id=world.partner_id, trigger=trigger, dry_run=dry, status="running",
+                    basis="month_end", started_at=started)
+                for trigger, dry, started in (("schedule", False, NOW - timedelta(minutes=3)),
+                                              ("manual", True, NOW - timedelta(hours=2)),
+                                              ("manual", True, NOW - timedelta(minutes=1)))]
+        session.add_all(dead)
+
+    report = sync(session_factory, settings, world)
+
+    with session_factory() as session:
+        statuses = [session.get(Run, r.id).status for r in dead]
+        assert session.get(Run, report.run_id).status == "succeeded"
+    assert statuses == ["interrupted", "interrupted", "running"]  # a fresh preview may be alive
