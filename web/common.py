@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+
 from flask import flash, request
 from flask_login import current_user
 
 from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.crypto import SecretDecryptError
+from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import Partner
 from web.state import db
 
@@ -35,3 +41,20 @@ def form_int(name: str) -> int | None:
 def flash_cw_error(exc: ConnectWiseError) -> None:
     """Show a ConnectWise failure with what to do about it."""
     flash(f"ConnectWise: {exc} — {exc.advice}", "error")
+
+
+@contextmanager
+def saving() -> Iterator[SimpleNamespace]:
+    """Commit when the block succeeds; otherwise roll back and flash why (outcome.ok says which)."""
+    outcome = SimpleNamespace(ok=False)
+    try:
+        yield outcome
+    except (InvalidInput, NotFoundError, SecretDecryptError) as exc:
+        db().rollback()
+        flash(str(exc), "error")
+    except ConnectWiseError as exc:
+        db().rollback()
+        flash_cw_error(exc)
+    else:
+        db().commit()
+        outcome.ok = True

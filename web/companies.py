@@ -16,7 +16,7 @@ from billing_sync.mappings import (
     include_company,
     save_mapping,
 )
-from web.common import flash_cw_error, form_int, int_arg, partner, partner_id
+from web.common import form_int, int_arg, partner, partner_id, saving
 from web.state import db, now, state
 
 bp = Blueprint("companies", __name__, url_prefix="/companies")
@@ -54,17 +54,9 @@ def _automatch_message(proposals) -> str:
 @bp.post("/automatch")
 def automatch_all():
     """Map every unmatched company whose name and single active agreement are unambiguous."""
-    try:
-        with client_for(db(), state().settings, partner_id()) as client:
-            proposals = automatch(db(), partner_id(), client, now=now())
-    except (NotFoundError, SecretDecryptError) as exc:
-        db().rollback()
-        flash(str(exc), "error")
-    except ConnectWiseError as exc:
-        db().rollback()
-        flash_cw_error(exc)
-    else:
-        db().commit()
+    with saving() as outcome, client_for(db(), state().settings, partner_id()) as client:
+        proposals = automatch(db(), partner_id(), client, now=now())
+    if outcome.ok:
         flash(_automatch_message(proposals) if proposals else
               "Every company is already mapped or excluded.", "success")
     return redirect(url_for(".index", tab="unmatched"))
@@ -112,21 +104,14 @@ def map_company(company_id: int):
     if cw_company_id is None or agreement_id is None:
         flash("Choose a ConnectWise company and one of its agreements before saving.", "error")
         return redirect(back)
-    try:
+    with saving() as outcome:
         with client_for(db(), state().settings, partner_id()) as client:
             agreement = client.agreements_by_ids([agreement_id]).get(agreement_id)
         if agreement is None:
             raise InvalidInput(f"agreement {agreement_id} does not exist in ConnectWise")
         save_mapping(db(), company, cw_company_id, agreement, matched_by="manual", now=now())
-    except (InvalidInput, NotFoundError, SecretDecryptError) as exc:
-        db().rollback()
-        flash(str(exc), "error")
+    if not outcome.ok:
         return redirect(back)
-    except ConnectWiseError as exc:
-        db().rollback()
-        flash_cw_error(exc)
-        return redirect(back)
-    db().commit()
     flash(f"{company.name} is billed on agreement {agreement.name}.", "success")
     return redirect(url_for(".index", tab="unmatched"))  # on to the next one waiting
 

@@ -8,8 +8,8 @@ from billing_sync.catalog import get_product, list_products, map_product, produc
 from billing_sync.connections import client_for
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
-from billing_sync.errors import InvalidInput, NotFoundError
-from web.common import flash_cw_error, form_int, partner_id
+from billing_sync.errors import NotFoundError
+from web.common import form_int, partner_id, saving
 from web.state import db, now, state
 
 bp = Blueprint("products", __name__, url_prefix="/products")
@@ -42,17 +42,10 @@ def save(code: str):
     if cw_product_id is None:
         flash(f"Choose a ConnectWise product for {product.name}.", "error")
         return redirect(url_for(".index"))
-    try:
+    with saving() as outcome:
         with client_for(db(), state().settings, partner_id()) as client:
             item = client.catalog_item(cw_product_id)
         map_product(db(), partner_id(), product, item, now=now())
-    except (InvalidInput, NotFoundError, SecretDecryptError) as exc:
-        db().rollback()
-        flash(str(exc), "error")
-    except ConnectWiseError as exc:
-        db().rollback()
-        flash_cw_error(exc)
-    else:
-        db().commit()
+    if outcome.ok:
         flash(f"{product.name} is billed as {item.identifier}.", "success")
     return redirect(url_for(".index"))
