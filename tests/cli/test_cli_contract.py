@@ -62,6 +62,14 @@ def ok(result: subprocess.CompletedProcess) -> str:
     return result.stdout
 
 
+def connect_partner(cli, sim) -> None:
+    """A migrated database with partner msp1 connected to the simulator."""
+    ok(cli("init-db"))
+    ok(cli("partner", "create", "msp1"))
+    ok(cli("connection", "set", "msp1", "--site", sim.site, "--company-id", "acme",
+           "--public-key", "pub", "--private-key", "priv-9f9f", "--client-id", CLIENT_ID))
+
+
 def test_the_whole_setup_and_sync_contract(cli, cw, tmp_path):
     sim, state = cw
     usage_file = tmp_path / "usage.csv"
@@ -187,25 +195,7 @@ def test_sync_exits_1_when_an_item_fails_and_reports_it(cli, cw, tmp_path):
     ids = [state.add_addition(agreement_id=1, product_id=1, quantity=q)["id"] for q in (1, 2)]
     usage_file = tmp_path / "usage.csv"
     usage_file.write_text(CSV)
-    ok(cli("init-db"))
-    ok(cli("partner", "create", "msp1"))
-    ok(
-        cli(
-            "connection",
-            "set",
-            "msp1",
-            "--site",
-            sim.site,
-            "--company-id",
-            "acme",
-            "--public-key",
-            "pub",
-            "--private-key",
-            "priv-9f9f",
-            "--client-id",
-            CLIENT_ID,
-        )
-    )
+    connect_partner(cli, sim)
     ok(cli("integration", "enable", "msp1"))
     ok(cli("products", "add", "pb-business", "Password Boss Business"))
     ok(cli("products", "map", "msp1", "pb-business", "--cw-product-id", "1"))
@@ -224,25 +214,7 @@ def test_sync_exits_1_when_an_item_fails_and_reports_it(cli, cw, tmp_path):
 
 def test_sync_is_refused_with_exit_1_while_the_integration_is_disabled(cli, cw):
     sim, state = cw
-    ok(cli("init-db"))
-    ok(cli("partner", "create", "msp1"))
-    ok(
-        cli(
-            "connection",
-            "set",
-            "msp1",
-            "--site",
-            sim.site,
-            "--company-id",
-            "acme",
-            "--public-key",
-            "pub",
-            "--private-key",
-            "priv-9f9f",
-            "--client-id",
-            CLIENT_ID,
-        )
-    )
+    connect_partner(cli, sim)
 
     result = cli("sync", "msp1", "--json")
 
