@@ -257,6 +257,7 @@ def execute_run(
         with factory() as session:
             partner = _partner(session, handle.partner_id)
             enabled, timezone = partner.integration_enabled, partner.timezone
+            concurrency = partner.sync_concurrency or settings.sync_concurrency
         if not handle.dry_run and not enabled:
             report.status = "refused"
             report.message = (
@@ -281,8 +282,6 @@ def execute_run(
         if client is None:
             with factory() as session:
                 client = client_for(session, settings, handle.partner_id)
-        with factory() as session:
-            concurrency = _partner(session, handle.partner_id).sync_concurrency
         stopped = fan_out(
             factory,
             handle,
@@ -290,7 +289,7 @@ def execute_run(
             client,
             timezone,
             report,
-            concurrency=concurrency or settings.sync_concurrency,
+            concurrency=concurrency,
             progress=progress,
             stop=stop,
             lost=lost,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from billing_sync.connections import client_for
 from billing_sync.errors import RunInProgress
 from billing_sync.lease import acquire_lease
 from billing_sync.models import AdditionLink, Partner, PeriodClose, Run, RunItem
 from billing_sync.sync import run_sync
-from tests.sync.conftest import NOW, add_seats, expected_quantities
+from tests.sync.conftest import NOW, add_seats, build_world, expected_quantities
 
 
 def sync(factory, settings, world, **kwargs):
@@ -281,3 +283,41 @@ def test_runs_left_running_by_a_dead_process_are_marked_interrupted(session_fact
         statuses = [session.get(Run, r.id).status for r in dead]
         assert session.get(Run, report.run_id).status == "succeeded"
     assert statuses == ["interrupted", "interrupted", "running"]  # a fresh preview may be alive
+
+
+class CountingClient:
+    """Wraps the real client and remembers how many calls were in flight at once."""
+
+    def __init__(self, client):
+        self.client, self.lock, self.now, self.peak = client, threading.Lock(), 0, 0
+
+    def __getattr__(self, name):
+        method = getattr(self.client, name)
+
+        def call(*args, **kwargs):
+            with self.lock:
+                self.now += 1
+                self.peak = max(self.peak, self.now)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                with self.lock:
+                    self.now -= 1
+
+        return call
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_connectwise_calls_never_exceed_the_configured_concurrency(
+    session_factory, settings, cw, cw_state, concurrency
+):
+    world = build_world(session_factory, settings, cw, cw_state, companies=12)
+    cw_state.faults.latency_seconds = 0.02
+    with session_factory.begin() as session:
+        session.get(Partner, world.partner_id).sync_concurrency = concurrency
+        client = CountingClient(client_for(session, settings, world.partner_id))
+
+    report = sync(session_factory, settings, world, client=client)
+
+    assert report.status == "succeeded"
+    assert client.peak == concurrency
