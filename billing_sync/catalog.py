@@ -64,11 +64,3 @@ def map_product(
     mapping.updated_at = now
     session.flush()
     return mapping
-
-
-def unmap_product(session: Session, partner_id: int, product: Product) -> None:
-    """Stop pushing a vendor product for this partner."""
-    mapping = product_mappings(session, partner_id).get(product.id)
-    if mapping is not None:
-        session.delete(mapping)
-        session.flush()

@@ -69,10 +69,6 @@ class Ledger:
             for link in links:  # an adopted addition becomes the one we manage
                 upsert_link(conn, self.partner_id, *link, now=self.clock())
 
-    def record(self, entry: Entry, state: str = "done") -> None:
-        """Record one decision that sends nothing."""
-        self.record_many([(entry, state)], [])
-
     def intent(self, entry: Entry) -> int:
         """Commit the intent to write; only then may the request be sent."""
         with self.engine.begin() as conn:

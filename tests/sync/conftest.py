@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
 
 from billing_sync import catalog, connections, mappings, partners
 from billing_sync.connectwise.records import Agreement
@@ -166,11 +164,3 @@ def expected_quantities(world: World, seats=lambda i: (i + 1, i)) -> dict[tuple[
             if users:
                 expected[(external, world.catalog[code])] = float(users)
     return expected
-
-
-def company_ids(session) -> list[int]:
-    return list(session.scalars(select(Company.id)))
-
-
-def site_port(site: str) -> int:
-    return urlsplit(site).port
