@@ -199,6 +199,7 @@ def automatch(session: Session, partner_id: int, client, *, now: datetime) -> li
 
 def unmatched_names(session: Session, company_ids: list[int]) -> dict[int, str]:
     """Display names ("Name (external id)") for a batch of companies."""
-    rows = session.execute(select(Company.id, Company.name, Company.external_id)
-                           .where(Company.id.in_(company_ids)))
+    rows = session.execute(
+        select(Company.id, Company.name, Company.external_id).where(Company.id.in_(company_ids))
+    )
     return {cid: f"{name} ({external})" for cid, name, external in rows}

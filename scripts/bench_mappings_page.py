@@ -40,30 +40,65 @@ def seed(factory, companies: int, runs: int) -> dict:
         products = [add_product(session, f"p{n}", f"Product {n}").id for n in range(2)]
         partner = create_partner(session, "bench", timezone="Europe/Amsterdam", now=NOW)
         create_user(session, partner, "admin@bench.test", PASSWORD, now=NOW)
-        session.execute(insert(Company), [
-            {"partner_id": partner.id, "external_id": f"ext-{n:05}", "name": f"Client {n:05}"}
-            for n in range(companies)])
+        session.execute(
+            insert(Company),
+            [
+                {"partner_id": partner.id, "external_id": f"ext-{n:05}", "name": f"Client {n:05}"}
+                for n in range(companies)
+            ],
+        )
         ids = list(session.scalars(select(Company.id).order_by(Company.id)))
-        session.execute(insert(CompanyMapping), [
-            {"partner_id": partner.id, "company_id": cid, "status": _status(n),
-             "cw_company_id": 1000 + n, "cw_company_name": f"CW Client {n:05}",
-             "agreement_id": 5000 + n, "agreement_name": f"Agreement {n:05}",
-             "matched_by": "auto", "updated_at": NOW}
-            for n, cid in enumerate(ids) if _status(n)])
+        session.execute(
+            insert(CompanyMapping),
+            [
+                {
+                    "partner_id": partner.id,
+                    "company_id": cid,
+                    "status": _status(n),
+                    "cw_company_id": 1000 + n,
+                    "cw_company_name": f"CW Client {n:05}",
+                    "agreement_id": 5000 + n,
+                    "agreement_name": f"Agreement {n:05}",
+                    "matched_by": "auto",
+                    "updated_at": NOW,
+                }
+                for n, cid in enumerate(ids)
+                if _status(n)
+            ],
+        )
         mapped = [cid for n, cid in enumerate(ids) if _status(n) == "mapped"]
         items = 0
         for r in range(runs):
             started = NOW - timedelta(days=runs - r)
-            run = Run(partner_id=partner.id, trigger="schedule", dry_run=False, status="partial",
-                      basis="month_end", started_at=started, finished_at=started)
+            run = Run(
+                partner_id=partner.id,
+                trigger="schedule",
+                dry_run=False,
+                status="partial",
+                basis="month_end",
+                started_at=started,
+                finished_at=started,
+            )
             session.add(run)
             session.flush()
-            rows = [{"run_id": run.id, "partner_id": partner.id, "company_id": cid,
-                     "product_id": pid, "agreement_id": 1, "action": "error" if cid % 97 == 0
-                     else "unchanged", "state": "done", "quantity_before": 3,
-                     "quantity_after": 3, "error": "ambiguous additions 1, 2" if cid % 97 == 0
-                     else None, "advice": "Cancel one of them", "created_at": started}
-                    for cid in mapped for pid in products]
+            rows = [
+                {
+                    "run_id": run.id,
+                    "partner_id": partner.id,
+                    "company_id": cid,
+                    "product_id": pid,
+                    "agreement_id": 1,
+                    "action": "error" if cid % 97 == 0 else "unchanged",
+                    "state": "done",
+                    "quantity_before": 3,
+                    "quantity_after": 3,
+                    "error": "ambiguous additions 1, 2" if cid % 97 == 0 else None,
+                    "advice": "Cancel one of them",
+                    "created_at": started,
+                }
+                for cid in mapped
+                for pid in products
+            ]
             session.execute(insert(RunItem), rows)
             items += len(rows)
     return {"companies": companies, "mapped": len(mapped), "runs": runs, "run_items": items}
@@ -89,8 +124,10 @@ def time_pages(app, repeat: int) -> dict:
             response = client.get(url)
             samples.append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200
-        figures[label] = {"median_ms": round(statistics.median(samples), 1),
-                          "max_ms": round(max(samples), 1)}
+        figures[label] = {
+            "median_ms": round(statistics.median(samples), 1),
+            "max_ms": round(max(samples), 1),
+        }
     return figures
 
 
@@ -104,8 +141,11 @@ def main() -> None:
     from web import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/bench.sqlite3", secret_key="bench",
-                            instance_path=Path(tmp))
+        settings = Settings(
+            database_url=f"sqlite:///{tmp}/bench.sqlite3",
+            secret_key="bench",
+            instance_path=Path(tmp),
+        )
         engine = make_engine(settings.database_url)
         init_db(engine)
         factory = make_session_factory(engine)

@@ -21,8 +21,16 @@ log = logging.getLogger(__name__)
 def _blueprints():
     from web import companies, connection, dashboard, products, runs, schedule, sync, usage
 
-    return (dashboard.bp, connection.bp, products.bp, companies.bp, schedule.bp, sync.bp,
-            runs.bp, usage.bp)
+    return (
+        dashboard.bp,
+        connection.bp,
+        products.bp,
+        companies.bp,
+        schedule.bp,
+        sync.bp,
+        runs.bp,
+        usage.bp,
+    )
 
 
 def _configure(app: Flask, settings: Settings) -> None:
@@ -46,19 +54,25 @@ def _start_scheduler(app_state: AppState) -> None:
     except ImportError:
         log.warning("scheduler thread not available in this build; scheduled runs are off")
         return
-    app_state.stop_scheduler = start_scheduler_thread(app_state.settings,
-                                                      app_state.session_factory)
+    app_state.stop_scheduler = start_scheduler_thread(app_state.settings, app_state.session_factory)
 
 
-def create_app(settings: Settings, *, session_factory: sessionmaker[Session] | None = None,
-               start_scheduler: bool = False) -> Flask:
+def create_app(
+    settings: Settings,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    start_scheduler: bool = False,
+) -> Flask:
     """Build the partner admin app; the scheduler thread only when asked for."""
     app = Flask(__name__)
     _configure(app, settings)
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.database_url))
-    app_state = AppState(settings=settings, session_factory=session_factory,
-                         limiter=AttemptLimiter.from_rate(settings.login_rate_limit))
+    app_state = AppState(
+        settings=settings,
+        session_factory=session_factory,
+        limiter=AttemptLimiter.from_rate(settings.login_rate_limit),
+    )
     init_state(app, app_state)
     auth.init_app(app)  # the sign-in guard runs before the CSRF check
     CSRFProtect(app)

@@ -69,8 +69,11 @@ def _guard():
     if current_user.is_admin or endpoint == "auth.logout":
         return None
     view = current_app.view_functions.get(endpoint)
-    if (request.method not in READ_METHODS or request.blueprint not in VIEWER_BLUEPRINTS
-            or getattr(view, "admin_only", False)):
+    if (
+        request.method not in READ_METHODS
+        or request.blueprint not in VIEWER_BLUEPRINTS
+        or getattr(view, "admin_only", False)
+    ):
         abort(403)
     return None
 
@@ -87,8 +90,12 @@ def init_app(app: Flask) -> None:
 
 def _safe_next(target: str | None) -> str:
     # Only same-site paths: an open redirect would let a phishing link borrow our login page.
-    if target and target.startswith("/") and not target.startswith("//") \
-            and not urlsplit(target).netloc:
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("dashboard.index")
 
@@ -123,4 +130,3 @@ def logout():
     logout_user()
     flash("Signed out.", "info")
     return redirect(url_for("auth.login"))
-

@@ -26,26 +26,37 @@ def line_chart(labels: list[str], series: dict[str, list[int]], *, title: str) -
     def y(v: int) -> float:
         return TOP + plot_h - v * plot_h / ticks[-1]
 
-    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-             f'aria-label="{escape(title)}"><title>{escape(title)}</title>']
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+    ]
     for tick in ticks:
-        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" '
-                     f'y2="{y(tick):.1f}"/><text class="axis" x="{LEFT - 6}" y="{y(tick) + 4:.1f}" '
-                     f'text-anchor="end">{tick}</text>')
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" '
+            f'y2="{y(tick):.1f}"/><text class="axis" x="{LEFT - 6}" y="{y(tick) + 4:.1f}" '
+            f'text-anchor="end">{tick}</text>'
+        )
     for i, label in enumerate(labels):
-        parts.append(f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" '
-                     f'text-anchor="middle">{escape(label)}</text>')
+        parts.append(
+            f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" '
+            f'text-anchor="middle">{escape(label)}</text>'
+        )
     for n, (name, values) in enumerate(series.items()):
         colour = PALETTE[n % len(PALETTE)]
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
-                     f'points="{points}"/>')
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
+        )
         for i, v in enumerate(values):
-            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}">'
-                         f'<title>{escape(name)} {escape(labels[i])}: {v}</title></circle>')
+            parts.append(
+                f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}">'
+                f"<title>{escape(name)} {escape(labels[i])}: {v}</title></circle>"
+            )
         legend_x = LEFT + n * 170
-        parts.append(f'<rect x="{legend_x}" y="{HEIGHT - 22}" width="12" height="12" '
-                     f'fill="{colour}"/><text class="legend" x="{legend_x + 18}" '
-                     f'y="{HEIGHT - 12}">{escape(name)}</text>')
+        parts.append(
+            f'<rect x="{legend_x}" y="{HEIGHT - 22}" width="12" height="12" '
+            f'fill="{colour}"/><text class="legend" x="{legend_x + 18}" '
+            f'y="{HEIGHT - 12}">{escape(name)}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))

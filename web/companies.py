@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from billing_sync import reports
-from billing_sync.connections import client_for
+from billing_sync import page_queries
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import InvalidInput, NotFoundError
@@ -16,6 +15,7 @@ from billing_sync.mappings import (
     include_company,
     save_mapping,
 )
+from billing_sync.partner_connection import client_for
 from web.common import form_int, int_arg, partner, partner_id, saving
 from web.state import db, now, state
 
@@ -27,14 +27,16 @@ SHOWN_WAITING = 8
 def index():
     """One tab of the mappings listing, searchable and paginated."""
     tab = request.args.get("tab", "mapped")
-    if tab not in reports.TABS:
+    if tab not in page_queries.TABS:
         tab = "mapped"
     search = request.args.get("q", "").strip()[:100]
-    page = reports.company_page(db(), partner_id(), tab=tab, search=search,
-                                page=int_arg("page"))
-    counts = reports.mapping_counts(db(), partner_id(), search)
-    return render_template("companies.html", tab=tab, search=search, page=page, counts=counts,
-                           tz=partner().timezone)
+    page = page_queries.company_page(
+        db(), partner_id(), tab=tab, search=search, page=int_arg("page")
+    )
+    counts = page_queries.mapping_counts(db(), partner_id(), search)
+    return render_template(
+        "companies.html", tab=tab, search=search, page=page, counts=counts, tz=partner().timezone
+    )
 
 
 def _automatch_message(proposals) -> str:
@@ -42,10 +44,15 @@ def _automatch_message(proposals) -> str:
     waiting = [p for p in proposals if p.agreement is None]
     message = f"Auto-match mapped {len(matched)} of {len(proposals)} unmatched companies."
     if waiting:
-        names = {c.id: c.name for c in reports.companies_by_id(
-            db(), partner_id(), [p.company_id for p in waiting[:SHOWN_WAITING]])}
-        shown = "; ".join(f"{names.get(p.company_id, p.company_id)}: {p.reason}"
-                          for p in waiting[:SHOWN_WAITING])
+        names = {
+            c.id: c.name
+            for c in page_queries.companies_by_id(
+                db(), partner_id(), [p.company_id for p in waiting[:SHOWN_WAITING]]
+            )
+        }
+        shown = "; ".join(
+            f"{names.get(p.company_id, p.company_id)}: {p.reason}" for p in waiting[:SHOWN_WAITING]
+        )
         more = f" and {len(waiting) - SHOWN_WAITING} more" if len(waiting) > SHOWN_WAITING else ""
         message += f" Waiting for you: {shown}{more}."
     return message
@@ -57,8 +64,12 @@ def automatch_all():
     with saving() as outcome, client_for(db(), state().settings, partner_id()) as client:
         proposals = automatch(db(), partner_id(), client, now=now())
     if outcome.ok:
-        flash(_automatch_message(proposals) if proposals else
-              "Every company is already mapped or excluded.", "success")
+        flash(
+            _automatch_message(proposals)
+            if proposals
+            else "Every company is already mapped or excluded.",
+            "success",
+        )
     return redirect(url_for(".index", tab="unmatched"))
 
 
@@ -68,15 +79,16 @@ def _choices(client, query: str, cw_company_id: int | None):
     agreements = []
     if cw_company_id is not None:
         at = now()
-        agreements = [a for a in client.company_agreements(cw_company_id)
-                      if a.inactive_reason(at) is None]
+        agreements = [
+            a for a in client.company_agreements(cw_company_id) if a.inactive_reason(at) is None
+        ]
     return found, agreements
 
 
 @bp.get("/<int:company_id>")
 def edit(company_id: int):
     """Choose the ConnectWise company (searchable), then one of its active agreements."""
-    company = reports.get_company(db(), partner_id(), company_id)
+    company = page_queries.get_company(db(), partner_id(), company_id)
     mapping = get_mapping(db(), company)
     query = request.args.get("q", company.name).strip()[:100]
     cw_company_id = int_arg("cw_company", 0) or None
@@ -89,18 +101,27 @@ def edit(company_id: int):
     except ConnectWiseError as exc:
         problem = f"ConnectWise: {exc} — {exc.advice}"
     chosen = next((c for c in found if c.id == cw_company_id), None)
-    return render_template("company_edit.html", company=company, mapping=mapping, query=query,
-                           found=found, chosen=chosen, cw_company_id=cw_company_id,
-                           agreements=agreements, problem=problem)
+    return render_template(
+        "company_edit.html",
+        company=company,
+        mapping=mapping,
+        query=query,
+        found=found,
+        chosen=chosen,
+        cw_company_id=cw_company_id,
+        agreements=agreements,
+        problem=problem,
+    )
 
 
 @bp.post("/<int:company_id>/map")
 def map_company(company_id: int):
     """Save the mapping to the chosen agreement (an agreement is required)."""
-    company = reports.get_company(db(), partner_id(), company_id)
+    company = page_queries.get_company(db(), partner_id(), company_id)
     cw_company_id, agreement_id = form_int("cw_company_id"), form_int("agreement_id")
-    back = url_for(".edit", company_id=company.id, cw_company=cw_company_id,
-                   q=request.form.get("q", ""))
+    back = url_for(
+        ".edit", company_id=company.id, cw_company=cw_company_id, q=request.form.get("q", "")
+    )
     if cw_company_id is None or agreement_id is None:
         flash("Choose a ConnectWise company and one of its agreements before saving.", "error")
         return redirect(back)
@@ -119,18 +140,18 @@ def map_company(company_id: int):
 @bp.post("/<int:company_id>/exclude")
 def exclude(company_id: int):
     """Leave a company out of every sync."""
-    company = reports.get_company(db(), partner_id(), company_id)
+    company = page_queries.get_company(db(), partner_id(), company_id)
     exclude_company(db(), company, now=now())
     db().commit()
     flash(f"{company.name} is excluded from syncing.", "success")
     tab = request.form.get("tab", "excluded")
-    return redirect(url_for(".index", tab=tab if tab in reports.TABS else "excluded"))
+    return redirect(url_for(".index", tab=tab if tab in page_queries.TABS else "excluded"))
 
 
 @bp.post("/<int:company_id>/include")
 def include(company_id: int):
     """Undo an exclusion."""
-    company = reports.get_company(db(), partner_id(), company_id)
+    company = page_queries.get_company(db(), partner_id(), company_id)
     include_company(db(), company)
     db().commit()
     flash(f"{company.name} is included again.", "success")

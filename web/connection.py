@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from billing_sync.connections import ConnectionForm, authenticate, get_connection, save_connection
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import InvalidInput, NotFoundError
+from billing_sync.partner_connection import (
+    ConnectionForm,
+    authenticate,
+    get_connection,
+    save_connection,
+)
 from billing_sync.partners import set_integration
 from web.common import flash_cw_error, partner, partner_id
 from web.state import db, now, state
@@ -20,8 +25,9 @@ def _render(values: dict[str, str] | None = None, status: int = 200):
     connection = get_connection(db(), partner_id())
     if values is None and connection is not None:
         values = {name: getattr(connection, name) or "" for name in FIELDS}
-    return render_template("connection.html", connection=connection, partner=partner(),
-                           values=values or {}), status
+    return render_template(
+        "connection.html", connection=connection, partner=partner(), values=values or {}
+    ), status
 
 
 @bp.get("/")
@@ -68,6 +74,10 @@ def integration():
     enabled = request.form.get("enabled") == "1"
     set_integration(partner(), enabled)
     db().commit()
-    flash("Integration is on: runs write to ConnectWise." if enabled else
-          "Integration is off: runs write nothing to ConnectWise.", "success")
+    flash(
+        "Integration is on: runs write to ConnectWise."
+        if enabled
+        else "Integration is off: runs write nothing to ConnectWise.",
+        "success",
+    )
     return redirect(url_for(".show"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from billing_sync import reports
+from billing_sync import page_queries
 from web.common import partner_id
 from web.state import db
 
@@ -14,4 +14,4 @@ bp = Blueprint("dashboard", __name__)
 @bp.get("/")
 def index():
     """Show the partner's dashboard."""
-    return render_template("dashboard.html", d=reports.dashboard(db(), partner_id()))
+    return render_template("dashboard.html", d=page_queries.dashboard(db(), partner_id()))

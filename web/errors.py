@@ -8,14 +8,22 @@ from werkzeug.exceptions import HTTPException
 
 from billing_sync.errors import NotFoundError
 
-TITLES = {400: "Bad request", 401: "Sign-in required", 403: "Not allowed", 404: "Not found",
-          405: "Method not allowed", 413: "File too large", 429: "Too many requests"}
+TITLES = {
+    400: "Bad request",
+    401: "Sign-in required",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "File too large",
+    429: "Too many requests",
+}
 
 
 def _http_error(exc: HTTPException):
     code = exc.code or 500
-    return render_template("error.html", code=code, title=TITLES.get(code, exc.name),
-                           message=exc.description), code
+    return render_template(
+        "error.html", code=code, title=TITLES.get(code, exc.name), message=exc.description
+    ), code
 
 
 def _csrf_error(exc: CSRFError):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 
 from billing_sync.catalog import get_product, list_products, map_product, product_mappings
-from billing_sync.connections import client_for
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import NotFoundError
+from billing_sync.partner_connection import client_for
 from web.common import form_int, partner_id, saving
 from web.state import db, now, state
 
@@ -30,8 +30,13 @@ def _catalog() -> tuple[list, str | None]:
 def index():
     """Vendor products with their mapping and a choice of ConnectWise catalog products."""
     catalog, problem = _catalog()
-    return render_template("products.html", products=list_products(db()), catalog=catalog,
-                           mappings=product_mappings(db(), partner_id()), problem=problem)
+    return render_template(
+        "products.html",
+        products=list_products(db()),
+        catalog=catalog,
+        mappings=product_mappings(db(), partner_id()),
+        problem=problem,
+    )
 
 
 @bp.post("/<code>")

@@ -14,7 +14,7 @@ MAX_KEYS = 10_000
 
 
 def parse_rate(text: str) -> tuple[int, float]:
-    """"10/5m" -> (10 attempts, 300 seconds)."""
+    """ "10/5m" -> (10 attempts, 300 seconds)."""
     match = RATE.match(text)
     if not match or int(match.group(1)) < 1:
         raise ValueError(f"rate {text!r} is not of the form N/[M]s|m|h, e.g. 10/5m")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template, request, url_for
 
-from billing_sync import reports
+from billing_sync import page_queries
 from web.common import int_arg, partner_id
 from web.state import db
 
@@ -15,27 +15,40 @@ bp = Blueprint("runs", __name__, url_prefix="/runs")
 def index():
     """Runs newest first, with status and counts."""
     previews = request.args.get("previews") == "1"
-    page = reports.runs_page(db(), partner_id(), page=int_arg("page"), include_previews=previews)
+    page = page_queries.runs_page(
+        db(), partner_id(), page=int_arg("page"), include_previews=previews
+    )
     return render_template("runs.html", page=page, previews=previews)
 
 
 @bp.get("/<int:run_id>")
 def detail(run_id: int):
     """One run and its ledger items, optionally one action only."""
-    run = reports.get_run(db(), partner_id(), run_id)
+    run = page_queries.get_run(db(), partner_id(), run_id)
     action = request.args.get("action", "")
-    action = action if action in reports.ACTIONS else ""
-    items = reports.run_items(db(), partner_id(), run.id, action=action or None,
-                              page=int_arg("page"))
-    return render_template("run_detail.html", run=run, items=items, action=action,
-                           counts=reports.action_counts(db(), partner_id(), run.id),
-                           actions=reports.ACTIONS)
+    action = action if action in page_queries.ACTIONS else ""
+    items = page_queries.run_items(
+        db(), partner_id(), run.id, action=action or None, page=int_arg("page")
+    )
+    return render_template(
+        "run_detail.html",
+        run=run,
+        items=items,
+        action=action,
+        counts=page_queries.action_counts(db(), partner_id(), run.id),
+        actions=page_queries.ACTIONS,
+    )
 
 
 @bp.get("/<int:run_id>/status.json")
 def status(run_id: int):
     """Progress of a run, polled by the run page while it is running."""
-    run = reports.get_run(db(), partner_id(), run_id)
-    return jsonify(id=run.id, status=run.status, done_items=run.done_items,
-                   total_items=run.total_items, message=run.message,
-                   url=url_for(".detail", run_id=run.id))
+    run = page_queries.get_run(db(), partner_id(), run_id)
+    return jsonify(
+        id=run.id,
+        status=run.status,
+        done_items=run.done_items,
+        total_items=run.total_items,
+        message=run.message,
+        url=url_for(".detail", run_id=run.id),
+    )

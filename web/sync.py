@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
-from billing_sync import reports
+from billing_sync import page_queries
 from billing_sync.errors import RunInProgress
 from billing_sync.sync import begin_run, execute_run, run_sync
 from web.common import int_arg, partner, partner_id
@@ -23,32 +23,49 @@ def index():
 def preview():
     """Compute what a run would change, write nothing to ConnectWise, and show it."""
     app_state = state()
-    report = run_sync(app_state.session_factory, app_state.settings, partner_id(), now=now(),
-                      trigger="manual", dry_run=True, clock=app_state.clock)
+    report = run_sync(
+        app_state.session_factory,
+        app_state.settings,
+        partner_id(),
+        now=now(),
+        trigger="manual",
+        dry_run=True,
+        clock=app_state.clock,
+    )
     return redirect(url_for(".show_preview", run_id=report.run_id))
 
 
 @bp.get("/preview/<int:run_id>")
 def show_preview(run_id: int):
     """A preview's table: company, agreement, product, quantity before -> after, action, problem."""
-    run = reports.get_run(db(), partner_id(), run_id)
+    run = page_queries.get_run(db(), partner_id(), run_id)
     if not run.dry_run:
         return redirect(url_for("runs.detail", run_id=run.id))
-    items = reports.run_items(db(), partner_id(), run.id, page=int_arg("page"), per_page=500)
-    return render_template("preview.html", run=run, items=items, partner=partner(),
-                           counts=reports.action_counts(db(), partner_id(), run.id))
+    items = page_queries.run_items(db(), partner_id(), run.id, page=int_arg("page"), per_page=500)
+    return render_template(
+        "preview.html",
+        run=run,
+        items=items,
+        partner=partner(),
+        counts=page_queries.action_counts(db(), partner_id(), run.id),
+    )
 
 
 def _start(trigger: str):
     app_state = state()
     try:
-        handle = begin_run(app_state.session_factory, app_state.settings, partner_id(),
-                           now=now(), trigger=trigger)
+        handle = begin_run(
+            app_state.session_factory, app_state.settings, partner_id(), now=now(), trigger=trigger
+        )
     except RunInProgress as exc:
         flash(f"A sync is already running; nothing new was started. ({exc})", "error")
         return redirect(url_for("runs.index"))
-    app_state.runs.start(handle.run_id, lambda: execute_run(
-        app_state.session_factory, app_state.settings, handle, clock=app_state.clock))
+    app_state.runs.start(
+        handle.run_id,
+        lambda: execute_run(
+            app_state.session_factory, app_state.settings, handle, clock=app_state.clock
+        ),
+    )
     flash("Sync started.", "success")
     return redirect(url_for("runs.detail", run_id=handle.run_id))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from billing_sync import reports
+from billing_sync import page_queries
 from billing_sync.usage import UsageImportError, import_usage_csv
 from web.auth import admin_only
 from web.charts import line_chart
@@ -15,8 +15,9 @@ bp = Blueprint("usage", __name__, url_prefix="/usage")
 
 
 def _chart(company_id: int | None = None):
-    history = reports.usage_history(db(), partner_id(), partner().timezone, now=now(),
-                                    company_id=company_id)
+    history = page_queries.usage_history(
+        db(), partner_id(), partner().timezone, now=now(), company_id=company_id
+    )
     labels = [str(p) for p in history.periods]
     chart = line_chart(labels, history.series, title="Month-end users per product")
     return history, chart
@@ -27,15 +28,16 @@ def index():
     """All companies' month-end counts, and a searchable list to open one company."""
     history, chart = _chart()
     search = request.args.get("q", "").strip()[:100]
-    companies = reports.company_list(db(), partner_id(), search=search, page=int_arg("page"))
-    return render_template("usage.html", history=history, chart=chart, companies=companies,
-                           search=search)
+    companies = page_queries.company_list(db(), partner_id(), search=search, page=int_arg("page"))
+    return render_template(
+        "usage.html", history=history, chart=chart, companies=companies, search=search
+    )
 
 
 @bp.get("/companies/<int:company_id>")
 def company(company_id: int):
     """One company's month-end counts per product."""
-    found = reports.get_company(db(), partner_id(), company_id)
+    found = page_queries.get_company(db(), partner_id(), company_id)
     history, chart = _chart(found.id)
     return render_template("usage_company.html", company=found, history=history, chart=chart)
 
@@ -54,11 +56,15 @@ def upload():
         summary = import_usage_csv(db(), partner_id(), file.stream, now=now())
     except UsageImportError as exc:
         db().rollback()
-        flash(f"The file was rejected: {len(exc.errors)} problem(s); nothing was imported.",
-              "error")
+        flash(
+            f"The file was rejected: {len(exc.errors)} problem(s); nothing was imported.", "error"
+        )
         return render_template("usage_upload.html", errors=exc.errors), 422
     db().commit()
-    flash(f"Imported {summary.rows} rows: {summary.companies_created} new companies, "
-          f"{summary.seats_created} new seats, {summary.seats_updated} updated, "
-          f"{summary.seats_unchanged} unchanged.", "success")
+    flash(
+        f"Imported {summary.rows} rows: {summary.companies_created} new companies, "
+        f"{summary.seats_created} new seats, {summary.seats_updated} updated, "
+        f"{summary.seats_unchanged} unchanged.",
+        "success",
+    )
     return redirect(url_for(".index"))

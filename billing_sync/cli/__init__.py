@@ -8,6 +8,7 @@ import sys
 import click
 
 from billing_sync.cli.common import CliError, handle_errors
+from billing_sync.cli.demo_cmds import demo, simulator
 from billing_sync.cli.setup_cmds import (
     companies,
     connection,
@@ -18,7 +19,7 @@ from billing_sync.cli.setup_cmds import (
     usage,
     user,
 )
-from billing_sync.cli.sync_cmd import demo, simulator, sync
+from billing_sync.cli.sync_cmd import sync
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -17,10 +17,20 @@ def _exit_on_sigterm(_signum, _frame) -> None:
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64),
-              help="Request worker threads.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Request worker threads.",
+)
 @click.option("--no-scheduler", is_flag=True, help="Do not run scheduled syncs in this process.")
 def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     """Serve the partner web app (waitress); upgrades the schema first."""
@@ -33,8 +43,9 @@ def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     engine = make_engine(config.database_url)
     init_db(engine)
     with_scheduler = config.scheduler_enabled and not no_scheduler
-    app = create_app(config, session_factory=make_session_factory(engine),
-                     start_scheduler=with_scheduler)
+    app = create_app(
+        config, session_factory=make_session_factory(engine), start_scheduler=with_scheduler
+    )
     server = create_server(app, host=host, port=port, threads=threads)
     bound = f"http://{host}:{server.effective_port}"
     click.echo(f"billing-sync web app on {bound} (scheduler {'on' if with_scheduler else 'off'})")

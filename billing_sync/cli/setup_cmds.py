@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from billing_sync import catalog, connections, mappings, partners
+from billing_sync import catalog, mappings, partner_connection, partners
 from billing_sync.cli.common import CliError, now, session_factory, settings
 from billing_sync.db import init_db, make_engine
 from billing_sync.usage import UsageImportError, import_usage_csv
@@ -79,10 +79,10 @@ def connection_set(
         private_key = sys.stdin.readline().strip()
     config = settings()
     config.require_secret()
-    form = connections.ConnectionForm(site, company_id, public_key, private_key, client_id)
+    form = partner_connection.ConnectionForm(site, company_id, public_key, private_key, client_id)
     with session_factory(config).begin() as session:
         owner = partners.get_partner(session, partner_name)
-        saved = connections.save_connection(session, config, owner, form, now=now())
+        saved = partner_connection.save_connection(session, config, owner, form, now=now())
         click.echo(
             f"connection saved for {owner.name}: {saved.site}, company {saved.company_id}, "
             f"private key ending in {saved.private_key_hint or '****'}"
@@ -97,7 +97,7 @@ def connection_test(partner_name: str) -> None:
     with session_factory(config).begin() as session:
         owner = partners.get_partner(session, partner_name)
         try:
-            info = connections.authenticate(session, config, owner.id, now=now())
+            info = partner_connection.authenticate(session, config, owner.id, now=now())
         finally:
             session.commit()  # the outcome of the check is kept either way
         click.echo(f"connected: ConnectWise {info.version}")
@@ -154,7 +154,7 @@ def products_map(partner_name: str, code: str, cw_product_id: int) -> None:
     with session_factory(config).begin() as session:
         owner = partners.get_partner(session, partner_name)
         product = catalog.get_product(session, code)
-        with connections.client_for(session, config, owner.id) as client:
+        with partner_connection.client_for(session, config, owner.id) as client:
             item = client.catalog_item(cw_product_id)
         mapping = catalog.map_product(session, owner.id, product, item, now=now())
         click.echo(
@@ -202,7 +202,7 @@ def companies_automatch(partner_name: str) -> None:
     config = settings()
     with session_factory(config).begin() as session:
         owner = partners.get_partner(session, partner_name)
-        with connections.client_for(session, config, owner.id) as client:
+        with partner_connection.client_for(session, config, owner.id) as client:
             proposals = mappings.automatch(session, owner.id, client, now=now())
         names = mappings.unmatched_names(session, [p.company_id for p in proposals])
     matched = [p for p in proposals if p.agreement is not None]
@@ -232,7 +232,7 @@ def companies_map(
     with session_factory(config).begin() as session:
         owner = partners.get_partner(session, partner_name)
         company = mappings.get_company(session, owner.id, external_id)
-        with connections.client_for(session, config, owner.id) as client:
+        with partner_connection.client_for(session, config, owner.id) as client:
             agreement = client.agreements_by_ids([agreement_id]).get(agreement_id)
         if agreement is None:
             raise CliError(f"agreement {agreement_id} does not exist in ConnectWise")

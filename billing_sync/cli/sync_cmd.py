@@ -1,4 +1,4 @@
-"""Run commands: `sync`, the ConnectWise `simulator`, and the seeded `demo`."""
+"""The `sync` command: one run now, as a table or as JSON."""
 
 from __future__ import annotations
 
@@ -8,40 +8,11 @@ import sys
 import click
 
 from billing_sync import partners
-from billing_sync.cli.common import CliError, now, session_factory, settings
-from billing_sync.sync import RunReport, run_sync
+from billing_sync.cli.common import now, session_factory, settings
+from billing_sync.sync import run_sync
+from billing_sync.sync.report import format_report
 
 OK_STATUSES = {"succeeded"}
-
-
-def format_report(report: RunReport, *, dry_run: bool) -> str:
-    """A readable table of what changed (or would change), then totals and warnings."""
-    header = f"{'company':<28} {'product':<16} {'agreement':>9} {'before':>7} {'after':>6}  action"
-    lines = [header, "-" * len(header)]
-    for item in report.items:
-        before = "-" if item.quantity_before is None else f"{item.quantity_before:g}"
-        after = "-" if item.quantity_after is None else f"{item.quantity_after:g}"
-        action = (
-            ("would " + item.action)
-            if dry_run and item.action in ("create", "update")
-            else item.action
-        )
-        line = (
-            f"{item.company_name[:28]:<28} {item.product[:16]:<16} "
-            f"{item.agreement_id or '-':>9} {before:>7} {after:>6}  {action}"
-        )
-        if item.error:
-            line += f": {item.error}"
-        lines.append(line)
-    totals = {}
-    for item in report.items:
-        totals[item.action] = totals.get(item.action, 0) + 1
-    summary = ", ".join(f"{n} {a}" for a, n in sorted(totals.items())) or "nothing to do"
-    lines.append(f"run {report.run_id} {report.status}: {summary}")
-    lines.extend(f"warning: {w}" for w in report.warnings)
-    if report.message:
-        lines.append(report.message)
-    return "\n".join(lines)
 
 
 def _progress_printer():
@@ -83,30 +54,3 @@ def sync(partner_name: str, dry_run: bool, as_json: bool) -> None:
         if not as_json:
             click.echo(f"error: run {report.run_id} {report.status}", err=True)
         sys.exit(1)
-
-
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8123, show_default=True, type=int)
-@click.option("--seed", type=click.Path(exists=True, dir_okay=False), help="seed JSON file")
-@click.option(
-    "--latency", default=0.0, show_default=True, type=float, help="seconds added to every API call"
-)
-def simulator(host: str, port: int, seed: str | None, latency: float) -> None:
-    """Serve the ConnectWise Manage simulator until stopped (for tests, demos, benchmarks)."""
-    from billing_sync.simulator import run_simulator
-
-    run_simulator(host, port, seed, latency)
-
-
-@click.command()
-@click.option("--port", default=8000, show_default=True, type=int, help="web app port")
-@click.option("--no-serve", is_flag=True, help="Stop after the sync instead of serving the app.")
-def demo(port: int, no_serve: bool) -> None:
-    """Seed a simulator and a SQLite database, preview and sync, then serve the web app."""
-    from billing_sync.demo import run_demo
-
-    try:
-        run_demo(port=port, serve=not no_serve)
-    except OSError as exc:
-        raise CliError(f"demo could not start: {exc}") from exc

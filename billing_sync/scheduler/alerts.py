@@ -72,8 +72,10 @@ def validate_webhook_url(url: str, allow_private_hosts: bool) -> str:
         raise ValueError(f"webhook host {parts.hostname!r} does not resolve") from exc
     # Every address must be public: an alert must not become a probe of the internal network.
     if not all(_is_public(info[4][0]) for info in infos):
-        raise ValueError(f"webhook host {parts.hostname!r} is a private or loopback address; "
-                         "set BILLING_SYNC_ALLOW_PRIVATE_HOSTS=1 to allow it")
+        raise ValueError(
+            f"webhook host {parts.hostname!r} is a private or loopback address; "
+            "set BILLING_SYNC_ALLOW_PRIVATE_HOSTS=1 to allow it"
+        )
     return url.strip()
 
 
@@ -85,8 +87,10 @@ def send_email(settings: Settings, recipients: list[str], alert: Alert) -> None:
     message["From"] = settings.smtp_from
     message["To"] = ", ".join(recipients)
     message["Subject"] = f"[billing-sync] {alert.subject}"
-    message.set_content(f"{alert.message}\n\nPartner: {alert.partner}\nRun: {alert.run_id or '-'}"
-                        f"\nAt: {alert.at.isoformat()}\n")
+    message.set_content(
+        f"{alert.message}\n\nPartner: {alert.partner}\nRun: {alert.run_id or '-'}"
+        f"\nAt: {alert.at.isoformat()}\n"
+    )
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=DELIVERY_TIMEOUT) as smtp:
         if settings.smtp_starttls:
             smtp.starttls()
@@ -98,8 +102,9 @@ def send_email(settings: Settings, recipients: list[str], alert: Alert) -> None:
 def post_webhook(settings: Settings, url: str, alert: Alert) -> None:
     """POST the alert as JSON once; raises on failure (deliver() logs it)."""
     validate_webhook_url(url, settings.allow_private_hosts)  # DNS may have changed since saving
-    response = requests.post(url, json=alert.payload(), timeout=DELIVERY_TIMEOUT,
-                             allow_redirects=False)
+    response = requests.post(
+        url, json=alert.payload(), timeout=DELIVERY_TIMEOUT, allow_redirects=False
+    )
     response.raise_for_status()
 
 
@@ -112,23 +117,32 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def deliver(settings: Settings, email_to: str | None, webhook_url: str | None,
-            alert: Alert) -> list[str]:
+def deliver(
+    settings: Settings, email_to: str | None, webhook_url: str | None, alert: Alert
+) -> list[str]:
     """Send the alert on every configured channel; returns the channels that failed."""
     failed = []
     if email_to:
         try:
             send_email(settings, parse_recipients(email_to), alert)
         except Exception as exc:  # noqa: BLE001 - delivery is best effort by design
-            log.warning("e-mail alert for partner %s (run %s) not delivered: %s",
-                        alert.partner, alert.run_id, _reason(exc))
+            log.warning(
+                "e-mail alert for partner %s (run %s) not delivered: %s",
+                alert.partner,
+                alert.run_id,
+                _reason(exc),
+            )
             failed.append("email")
     if webhook_url:
         try:
             post_webhook(settings, webhook_url, alert)
         except Exception as exc:  # noqa: BLE001 - delivery is best effort by design
-            log.warning("webhook alert for partner %s (run %s) to %s not delivered: %s",
-                        alert.partner, alert.run_id, urlsplit(webhook_url).hostname,
-                        _reason(exc))
+            log.warning(
+                "webhook alert for partner %s (run %s) to %s not delivered: %s",
+                alert.partner,
+                alert.run_id,
+                urlsplit(webhook_url).hostname,
+                _reason(exc),
+            )
             failed.append("webhook")
     return failed

@@ -44,8 +44,9 @@ def wall_clock_instant(day: date, at: time, tz: str) -> datetime:
     return local.astimezone(UTC)
 
 
-def next_run_after(after: datetime, *, frequency: str, at: time, tz: str,
-                   weekday: int | None = None) -> datetime:
+def next_run_after(
+    after: datetime, *, frequency: str, at: time, tz: str, weekday: int | None = None
+) -> datetime:
     """The first scheduled instant strictly after `after` (so missed slots collapse into one)."""
     if frequency not in FREQUENCIES:
         raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}")
@@ -75,4 +76,3 @@ def next_month_close_after(after: datetime, *, at: time, tz: str) -> datetime:
     if closing_previous > after:
         return closing_previous  # `after` lies between the boundary and the close time
     return month_close_instant(current, at, tz)
-

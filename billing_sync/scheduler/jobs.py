@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_sync.connections import authenticate
 from billing_sync.errors import NotFoundError, RunInProgress
-from billing_sync.scheduler import state
+from billing_sync.partner_connection import authenticate
+from billing_sync.scheduler import slots
 from billing_sync.scheduler.alerts import Alert, deliver
 from billing_sync.scheduler.service import get_alerts
 from billing_sync.settings import Settings
@@ -29,8 +29,7 @@ CheckFn = Callable[[Factory, Settings, int, datetime], None]
 ALERT_STATUSES = ("failed", "partial")
 
 
-def check_credentials(factory: Factory, settings: Settings, partner_id: int,
-                      now: datetime) -> None:
+def check_credentials(factory: Factory, settings: Settings, partner_id: int, now: datetime) -> None:
     """Call /system/info for the partner; the outcome is stored on the connection either way."""
     with factory() as session:
         try:
@@ -47,8 +46,17 @@ class Jobs:
     check: CheckFn = check_credentials
 
 
-def alert(factory: Factory, settings: Settings, slot: state.DueSchedule, kind: str,
-          subject: str, message: str, *, now: datetime, run_id: int | None = None) -> None:
+def alert(
+    factory: Factory,
+    settings: Settings,
+    slot: slots.DueSchedule,
+    kind: str,
+    subject: str,
+    message: str,
+    *,
+    now: datetime,
+    run_id: int | None = None,
+) -> None:
     """Deliver an alert to the partner's configured channels (never raises)."""
     try:
         with factory() as session:
@@ -56,42 +64,78 @@ def alert(factory: Factory, settings: Settings, slot: state.DueSchedule, kind: s
         if targets is None or not (targets.email_to or targets.webhook_url):
             log.info("partner %s: %s, no alert channel configured", slot.partner, subject)
             return
-        deliver(settings, targets.email_to, targets.webhook_url,
-                Alert(partner=slot.partner, kind=kind, subject=subject, message=message, at=now,
-                      run_id=run_id))
+        deliver(
+            settings,
+            targets.email_to,
+            targets.webhook_url,
+            Alert(
+                partner=slot.partner,
+                kind=kind,
+                subject=subject,
+                message=message,
+                at=now,
+                run_id=run_id,
+            ),
+        )
     except Exception:  # noqa: BLE001 - an alert must never break the loop
         log.exception("partner %s: alert %s not delivered", slot.partner, kind)
 
 
-def run(factory: Factory, settings: Settings, slot: state.DueSchedule, trigger: str, *,
-        now: datetime, jobs: Jobs, stop: threading.Event) -> str:
+def run(
+    factory: Factory,
+    settings: Settings,
+    slot: slots.DueSchedule,
+    trigger: str,
+    *,
+    now: datetime,
+    jobs: Jobs,
+    stop: threading.Event,
+) -> str:
     """Run one sync; returns its status, "in_progress" when the lease is held, or "error"."""
     try:
         report = jobs.run(factory, settings, slot.partner_id, now=now, trigger=trigger, stop=stop)
     except RunInProgress:
-        log.info("partner %s: %s run not started, another run holds the lease",
-                 slot.partner, trigger)
+        log.info(
+            "partner %s: %s run not started, another run holds the lease", slot.partner, trigger
+        )
         return "in_progress"
     except Exception as exc:  # noqa: BLE001 - logged and alerted; the loop goes on
         with factory() as session:
-            run_id = getattr(exc, "run_id", None) or state.latest_run_id(
-                session, slot.partner_id, now)
-        log.exception("partner %s (id %s) run %s (%s) raised", slot.partner, slot.partner_id,
-                      run_id, trigger)
-        alert(factory, settings, slot, "run_failed", f"sync run for {slot.partner} failed",
-              f"The {trigger} run stopped with an error: {exc}", now=now, run_id=run_id)
+            run_id = getattr(exc, "run_id", None) or slots.latest_run_id(
+                session, slot.partner_id, now
+            )
+        log.exception(
+            "partner %s (id %s) run %s (%s) raised", slot.partner, slot.partner_id, run_id, trigger
+        )
+        alert(
+            factory,
+            settings,
+            slot,
+            "run_failed",
+            f"sync run for {slot.partner} failed",
+            f"The {trigger} run stopped with an error: {exc}",
+            now=now,
+            run_id=run_id,
+        )
         return "error"
     log.info("partner %s run %s (%s): %s", slot.partner, report.run_id, trigger, report.status)
     if report.status in ALERT_STATUSES:
-        alert(factory, settings, slot, f"run_{report.status}",
-              f"sync run {report.run_id} for {slot.partner} {report.status}",
-              report.message or f"The {trigger} run ended {report.status}; see the run ledger.",
-              now=now, run_id=report.run_id)
+        alert(
+            factory,
+            settings,
+            slot,
+            f"run_{report.status}",
+            f"sync run {report.run_id} for {slot.partner} {report.status}",
+            report.message or f"The {trigger} run ended {report.status}; see the run ledger.",
+            now=now,
+            run_id=report.run_id,
+        )
     return report.status
 
 
-def check(factory: Factory, settings: Settings, slot: state.DueSchedule, *, now: datetime,
-          jobs: Jobs) -> bool:
+def check(
+    factory: Factory, settings: Settings, slot: slots.DueSchedule, *, now: datetime, jobs: Jobs
+) -> bool:
     """Run the daily credentials check; alert when it fails. True when they work (or none)."""
     try:
         jobs.check(factory, settings, slot.partner_id, now)
@@ -101,8 +145,15 @@ def check(factory: Factory, settings: Settings, slot: state.DueSchedule, *, now:
         advice = getattr(exc, "advice", None)
         message = f"{exc} — {advice}" if advice else str(exc)
         log.warning("partner %s: credentials check failed: %s", slot.partner, message)
-        alert(factory, settings, slot, "credentials_failed",
-              f"ConnectWise credentials check failed for {slot.partner}", message, now=now)
+        alert(
+            factory,
+            settings,
+            slot,
+            "credentials_failed",
+            f"ConnectWise credentials check failed for {slot.partner}",
+            message,
+            now=now,
+        )
         return False
     log.info("partner %s: credentials check ok", slot.partner)
     return True

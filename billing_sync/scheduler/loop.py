@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from billing_sync.db import make_engine, make_session_factory
 from billing_sync.scheduler import jobs as job
-from billing_sync.scheduler import state
+from billing_sync.scheduler import slots
 from billing_sync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,22 +28,29 @@ def utc_now() -> datetime:
 def adopt_unscheduled(factory: job.Factory, settings: Settings, now: datetime) -> None:
     """Give connected, enabled partners without a schedule their month close and checks."""
     with factory() as session:
-        partners = state.unscheduled_partners(session)
+        partners = slots.unscheduled_partners(session)
     for partner in partners:
         try:
             with factory.begin() as session:
-                state.adopt(session, partner, now=now, close_at=settings.month_close_at)
+                slots.adopt(session, partner, now=now, close_at=settings.month_close_at)
         except IntegrityError:
             pass  # another scheduler adopted it first
 
 
-def serve(factory: job.Factory, settings: Settings, slot: state.DueSchedule, *, clock: Clock,
-          jobs: job.Jobs, stop: threading.Event) -> None:
+def serve(
+    factory: job.Factory,
+    settings: Settings,
+    slot: slots.DueSchedule,
+    *,
+    clock: Clock,
+    jobs: job.Jobs,
+    stop: threading.Event,
+) -> None:
     """Claim and run whatever is due on one schedule."""
     now = clock()
     with factory.begin() as session:
-        closing = state.claim_month_close(session, slot, now, settings.month_close_at)
-        regular = state.claim_run(session, slot, now)
+        closing = slots.claim_month_close(session, slot, now, settings.month_close_at)
+        regular = slots.claim_run(session, slot, now)
     # One run covers both: the month-close run pushes what a regular run at that time would.
     trigger = "month_close" if closing else "schedule" if regular else None
     if trigger and not slot.integration_enabled:
@@ -53,30 +60,32 @@ def serve(factory: job.Factory, settings: Settings, slot: state.DueSchedule, *, 
         if closing and status in ("in_progress", "interrupted"):
             # A month close must complete: retry on the next tick (or the next start after a stop).
             with factory.begin() as session:
-                state.reopen_month_close(session, slot, now, settings.month_close_at)
+                slots.reopen_month_close(session, slot, now, settings.month_close_at)
     if stop.is_set():
         return
     with factory.begin() as session:
-        checking = state.claim_credentials_check(session, slot, now)
+        checking = slots.claim_credentials_check(session, slot, now)
     if checking and slot.integration_enabled:
         job.check(factory, settings, slot, now=clock(), jobs=jobs)
 
 
-def tick(factory: job.Factory, settings: Settings, *, clock: Clock, jobs: job.Jobs,
-         stop: threading.Event) -> None:
+def tick(
+    factory: job.Factory, settings: Settings, *, clock: Clock, jobs: job.Jobs, stop: threading.Event
+) -> None:
     """One pass: load due schedules and serve each; one partner's failure never stops the rest."""
     now = clock()
     adopt_unscheduled(factory, settings, now)
     with factory() as session:
-        slots = state.due_schedules(session, now)
-    for slot in slots:
+        due = slots.due_schedules(session, now)
+    for slot in due:
         if stop.is_set():
             return
         try:
             serve(factory, settings, slot, clock=clock, jobs=jobs, stop=stop)
         except Exception:  # noqa: BLE001 - logged; the other partners still run
-            log.exception("partner %s (id %s): scheduled work failed", slot.partner,
-                          slot.partner_id)
+            log.exception(
+                "partner %s (id %s): scheduled work failed", slot.partner, slot.partner_id
+            )
 
 
 def _safe_tick(*args, **kwargs) -> None:
@@ -86,9 +95,14 @@ def _safe_tick(*args, **kwargs) -> None:
         log.exception("scheduler tick failed")
 
 
-def run_scheduler(settings: Settings, *, stop: threading.Event, clock: Clock = utc_now,
-                  session_factory: job.Factory | None = None,
-                  jobs: job.Jobs | None = None) -> None:
+def run_scheduler(
+    settings: Settings,
+    *,
+    stop: threading.Event,
+    clock: Clock = utc_now,
+    session_factory: job.Factory | None = None,
+    jobs: job.Jobs | None = None,
+) -> None:
     """Tick until `stop` is set; blocking, and installs nothing global (no signals, no logging)."""
     engine = None
     if session_factory is None:
@@ -111,15 +125,18 @@ def run_scheduler(settings: Settings, *, stop: threading.Event, clock: Clock = u
         log.info("scheduler stopped")
 
 
-def start_scheduler_thread(settings: Settings,
-                           session_factory: job.Factory) -> Callable[[], None]:
+def start_scheduler_thread(settings: Settings, session_factory: job.Factory) -> Callable[[], None]:
     """Run the loop in a daemon thread (for `serve`); returns a function that stops it."""
     stop = threading.Event()
     if not settings.scheduler_enabled:
         return lambda: None
-    thread = threading.Thread(target=run_scheduler, args=(settings,), daemon=True,
-                              kwargs={"stop": stop, "session_factory": session_factory},
-                              name="billing-sync-scheduler")
+    thread = threading.Thread(
+        target=run_scheduler,
+        args=(settings,),
+        daemon=True,
+        kwargs={"stop": stop, "session_factory": session_factory},
+        name="billing-sync-scheduler",
+    )
     thread.start()
 
     def stop_scheduler(timeout: float = 60.0) -> None:

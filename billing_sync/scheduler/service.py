@@ -31,12 +31,20 @@ class NextRuns:
     def describe(self) -> str:
         """One line such as "daily at 02:30 America/New_York; next run 2026-03-09 02:30 EDT"."""
         zone = due.ZoneInfo(self.timezone)
-        when = "off" if not self.enabled else (
-            f"{self.frequency} at {self.at_time}" if self.frequency == "daily"
-            else f"weekly on {due.WEEKDAYS[self.weekday or 0]} at {self.at_time}")
+        when = (
+            "off"
+            if not self.enabled
+            else (
+                f"{self.frequency} at {self.at_time}"
+                if self.frequency == "daily"
+                else f"weekly on {due.WEEKDAYS[self.weekday or 0]} at {self.at_time}"
+            )
+        )
         parts = [f"regular runs: {when} ({self.timezone})"]
-        for label, instant in (("next run", self.next_run_at),
-                               ("next month close", self.next_month_close_at)):
+        for label, instant in (
+            ("next run", self.next_run_at),
+            ("next month close", self.next_month_close_at),
+        ):
             if instant is not None:
                 parts.append(f"{label} {instant.astimezone(zone):%Y-%m-%d %H:%M %Z}")
         return "; ".join(parts)
@@ -63,9 +71,17 @@ def _validated(frequency: str, weekday: int | str | None, at_time: str) -> tuple
     return weekday, at
 
 
-def set_schedule(session: Session, partner: Partner, frequency: str, *,
-                 weekday: int | str | None, at_time: str, now: datetime,
-                 month_close_at: str = "00:15", enabled: bool = True) -> Schedule:
+def set_schedule(
+    session: Session,
+    partner: Partner,
+    frequency: str,
+    *,
+    weekday: int | str | None,
+    at_time: str,
+    now: datetime,
+    month_close_at: str = "00:15",
+    enabled: bool = True,
+) -> Schedule:
     """Validate and store the schedule; persist the next run and next month-close instants."""
     weekday, at = _validated(frequency, weekday, at_time)
     schedule = get_schedule(session, partner.id)
@@ -80,31 +96,48 @@ def set_schedule(session: Session, partner: Partner, frequency: str, *,
     return schedule
 
 
-def refresh_schedule(schedule: Schedule, partner: Partner, *, now: datetime,
-                     month_close_at: str = "00:15") -> None:
+def refresh_schedule(
+    schedule: Schedule, partner: Partner, *, now: datetime, month_close_at: str = "00:15"
+) -> None:
     """Recompute the persisted next instants (after a schedule or time zone change)."""
     tz = partner.timezone
-    schedule.next_run_at = due.next_run_after(
-        now, frequency=schedule.frequency, at=due.parse_at(schedule.at_time), tz=tz,
-        weekday=schedule.weekday) if schedule.enabled else None
+    schedule.next_run_at = (
+        due.next_run_after(
+            now,
+            frequency=schedule.frequency,
+            at=due.parse_at(schedule.at_time),
+            tz=tz,
+            weekday=schedule.weekday,
+        )
+        if schedule.enabled
+        else None
+    )
     schedule.next_month_close_at = due.next_month_close_after(
-        now, at=due.parse_at(month_close_at), tz=tz)
+        now, at=due.parse_at(month_close_at), tz=tz
+    )
 
 
 def next_runs(session: Session, partner_id: int) -> NextRuns | None:
     """The partner's schedule and its next instants, or None when it has none."""
     row = session.execute(
-        select(Schedule, Partner.timezone).join(Partner, Partner.id == Schedule.partner_id)
-        .where(Schedule.partner_id == partner_id)).first()
+        select(Schedule, Partner.timezone)
+        .join(Partner, Partner.id == Schedule.partner_id)
+        .where(Schedule.partner_id == partner_id)
+    ).first()
     if row is None:
         return None
     schedule, tz = row
-    return NextRuns(frequency=schedule.frequency, weekday=schedule.weekday,
-                    at_time=schedule.at_time, enabled=schedule.enabled, timezone=tz,
-                    next_run_at=schedule.next_run_at,
-                    next_month_close_at=schedule.next_month_close_at,
-                    last_run_at=schedule.last_run_at,
-                    last_month_close_period=schedule.last_month_close_period)
+    return NextRuns(
+        frequency=schedule.frequency,
+        weekday=schedule.weekday,
+        at_time=schedule.at_time,
+        enabled=schedule.enabled,
+        timezone=tz,
+        next_run_at=schedule.next_run_at,
+        next_month_close_at=schedule.next_month_close_at,
+        last_run_at=schedule.last_run_at,
+        last_month_close_period=schedule.last_month_close_period,
+    )
 
 
 def get_alerts(session: Session, partner_id: int) -> AlertSettings | None:
@@ -112,8 +145,15 @@ def get_alerts(session: Session, partner_id: int) -> AlertSettings | None:
     return session.scalar(select(AlertSettings).where(AlertSettings.partner_id == partner_id))
 
 
-def set_alerts(session: Session, partner: Partner, email_to: str | None, webhook_url: str | None,
-               *, now: datetime, allow_private_hosts: bool = False) -> AlertSettings:
+def set_alerts(
+    session: Session,
+    partner: Partner,
+    email_to: str | None,
+    webhook_url: str | None,
+    *,
+    now: datetime,
+    allow_private_hosts: bool = False,
+) -> AlertSettings:
     """Validate and store where alerts go; an empty value switches that channel off."""
     recipients = parse_recipients(email_to or "")
     url = (webhook_url or "").strip()

@@ -8,29 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billing_sync.connectwise.errors import ConfigurationError, ConnectWiseError, TransientError
+from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.connectwise.records import Addition
 from billing_sync.planning import AMBIGUOUS_ADVICE, Change, Wanted, plan_agreement
-from billing_sync.sync.context import MappedProduct, RunContext, Target
-from billing_sync.sync.ledger import Entry, Ledger, settle
+from billing_sync.sync.gather import MappedProduct, RunContext, Target
+from billing_sync.sync.ledger import Entry, Ledger, Link, settle
+from billing_sync.sync.report import ItemReport
 
 log = logging.getLogger(__name__)
 CREATE_ATTEMPTS = 3  # each attempt re-reads first, so a create never duplicates
-
-
-@dataclass(frozen=True)
-class ItemReport:
-    """The outcome of one (company, product) in a run, as `sync --json` prints it."""
-
-    company: str
-    company_name: str
-    product: str
-    agreement_id: int | None
-    addition_id: int | None
-    action: str
-    quantity_before: float | None
-    quantity_after: float | None
-    error: str | None = None
-    advice: str | None = None
 
 
 @dataclass
@@ -40,7 +26,7 @@ class AgreementJob:
     target: Target
     context: RunContext
     ledger: Ledger
-    client: object
+    client: AgreementBilling
     now: datetime
     effective_date: datetime
     dry_run: bool
@@ -114,8 +100,10 @@ def _wanted(job: AgreementJob) -> list[Wanted]:
     return wants
 
 
-def _link(job: AgreementJob, change: Change, addition_id: int, quantity: float):
-    return (change.company_id, change.product_id, job.target.agreement_id, addition_id, quantity)
+def _link(job: AgreementJob, change: Change, addition_id: int, quantity: float) -> Link:
+    return Link(
+        change.company_id, change.product_id, job.target.agreement_id, addition_id, quantity
+    )
 
 
 def _update(job: AgreementJob, product: MappedProduct, change: Change) -> ItemReport:

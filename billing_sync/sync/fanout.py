@@ -10,18 +10,21 @@ from datetime import datetime
 
 from sqlalchemy import update
 
+from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.connectwise.records import Agreement
 from billing_sync.models import Run
 from billing_sync.periods import addition_effective_date
+from billing_sync.sync.agreement_checks import agreement_problems
 from billing_sync.sync.apply import AgreementJob, ItemReport, error_reports, process_agreement
-from billing_sync.sync.context import RunContext
-from billing_sync.sync.ledger import Ledger, open_intents
-from billing_sync.sync.validation import agreement_problems, settle_orphans
+from billing_sync.sync.gather import RunContext
+from billing_sync.sync.ledger import Ledger, open_intents, settle_orphans
 
 IDS_PER_LOOKUP = 100  # keeps the `id in (...)` condition well inside URL limits
 
 
-def lookup_agreements(pool: ThreadPoolExecutor, client, ids: set[int]) -> dict[int, Agreement]:
+def lookup_agreements(
+    pool: ThreadPoolExecutor, client: AgreementBilling, ids: set[int]
+) -> dict[int, Agreement]:
     """Every mapped agreement in a few batched GETs, run side by side."""
     ordered = sorted(ids)
     chunks = [ordered[i : i + IDS_PER_LOOKUP] for i in range(0, len(ordered), IDS_PER_LOOKUP)]
@@ -36,7 +39,9 @@ def _save_progress(factory, run_id: int, done: int) -> None:
         session.execute(update(Run).where(Run.id == run_id).values(done_items=done))
 
 
-def _jobs(factory, handle, context: RunContext, client, ledger: Ledger, timezone: str):
+def _jobs(
+    factory, handle, context: RunContext, client: AgreementBilling, ledger: Ledger, timezone: str
+):
     intents = defaultdict(list)
     if not handle.dry_run:
         with factory() as session:
@@ -63,7 +68,7 @@ def fan_out(
     factory,
     handle,
     context: RunContext,
-    client,
+    client: AgreementBilling,
     timezone: str,
     report,
     *,
@@ -102,5 +107,6 @@ def fan_out(
                 _save_progress(factory, handle.run_id, len(report.items))
     report.items.sort(key=lambda i: (i.company_name.casefold(), i.company, i.product))
     if orphans and not handle.dry_run:
-        settle_orphans(ledger, client, orphans, context, handle.now)
+        cw_products = {p.product_id: p.cw_product_id for p in context.products}
+        settle_orphans(ledger, client, orphans, cw_products, handle.now)
     return skipped > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -9,9 +10,12 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.connectwise.records import Addition
 from billing_sync.models import AdditionLink, RunItem
 
+log = logging.getLogger(__name__)
 OPEN = "intent"
 
 
@@ -30,7 +34,15 @@ class Entry:
     advice: str | None = None
 
 
-Link = tuple[int, int, int, int, float]  # company, product, agreement, addition, quantity
+@dataclass(frozen=True)
+class Link:
+    """The addition billing-sync manages for a (company, product), and the quantity it carries."""
+
+    company_id: int
+    product_id: int
+    agreement_id: int
+    addition_id: int
+    quantity: float | None
 
 
 class Ledger:
@@ -67,7 +79,7 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(insert(RunItem), [self._row(entry, state) for entry, state in entries])
             for link in links:  # an adopted addition becomes the one we manage
-                upsert_link(conn, self.partner_id, *link, now=self.clock())
+                upsert_link(conn, self.partner_id, link, now=self.clock())
 
     def intent(self, entry: Entry) -> int:
         """Commit the intent to write; only then may the request be sent."""
@@ -92,36 +104,31 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(update(RunItem).where(RunItem.id == item_id).values(**values))
             if link is not None:
-                upsert_link(conn, self.partner_id, *link, now=self.clock())
+                upsert_link(conn, self.partner_id, link, now=self.clock())
 
 
-def upsert_link(
-    conn: Connection,
-    partner_id: int,
-    company_id: int,
-    product_id: int,
-    agreement_id: int,
-    addition_id: int,
-    quantity: float,
-    *,
-    now: datetime,
-) -> None:
+def upsert_link(conn: Connection, partner_id: int, link: Link, *, now: datetime) -> None:
     """Remember which addition we manage for (company, product) and the quantity it carries."""
     values = {
-        "agreement_id": agreement_id,
-        "addition_id": addition_id,
-        "last_quantity": quantity,
+        "agreement_id": link.agreement_id,
+        "addition_id": link.addition_id,
+        "last_quantity": link.quantity,
         "updated_at": now,
     }
     changed = conn.execute(
         update(AdditionLink)
-        .where(AdditionLink.company_id == company_id, AdditionLink.product_id == product_id)
+        .where(
+            AdditionLink.company_id == link.company_id, AdditionLink.product_id == link.product_id
+        )
         .values(**values)
     ).rowcount
     if not changed:
         conn.execute(
             insert(AdditionLink).values(
-                partner_id=partner_id, company_id=company_id, product_id=product_id, **values
+                partner_id=partner_id,
+                company_id=link.company_id,
+                product_id=link.product_id,
+                **values,
             )
         )
 
@@ -183,3 +190,25 @@ def settle(
                     advice=note,
                 )
             )
+
+
+def settle_orphans(
+    ledger: Ledger,
+    client: AgreementBilling,
+    intents: dict,
+    cw_products: dict[int, int],
+    now: datetime,
+) -> None:
+    """Settle a killed run's intents on agreements this run did not visit (re-mapped since)."""
+    for agreement_id, items in intents.items():
+        try:
+            active = client.agreement_additions(agreement_id, active_at=now)
+        except ConnectWiseError as exc:
+            log.warning(
+                "cannot settle %d open write(s) on agreement %s yet: %s",
+                len(items),
+                agreement_id,
+                exc,
+            )
+            continue
+        settle(ledger.factory, items, active, cw_products, run_id=ledger.run_id, now=ledger.clock())

@@ -7,21 +7,22 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_sync.connections import client_for
 from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.errors import NotFoundError, RunInProgress
 from billing_sync.lease import acquire_lease, current_lease, new_holder, release_lease, renew_lease
 from billing_sync.models import Partner, Run
+from billing_sync.partner_connection import client_for
 from billing_sync.settings import Settings
-from billing_sync.sync.apply import ItemReport
-from billing_sync.sync.context import RunContext, gather
 from billing_sync.sync.fanout import fan_out
+from billing_sync.sync.gather import RunContext, gather
+from billing_sync.sync.report import ItemReport, RunReport
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -44,37 +45,6 @@ class RunHandle:
     now: datetime
     trigger: str
     dry_run: bool
-
-
-@dataclass
-class RunReport:
-    """What a run did, item by item."""
-
-    run_id: int
-    status: str
-    items: list[ItemReport] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    message: str | None = None
-
-    def to_json(self) -> dict:
-        """The `sync --json` object (DESIGN §5), plus warnings and message."""
-        keys = (
-            "company",
-            "product",
-            "agreement_id",
-            "addition_id",
-            "action",
-            "quantity_before",
-            "quantity_after",
-            "error",
-        )
-        return {
-            "run_id": self.run_id,
-            "status": self.status,
-            "items": [{k: asdict(i)[k] for k in keys} for i in self.items],
-            "warnings": self.warnings,
-            "message": self.message,
-        }
 
 
 def _partner(session: Session, partner_id: int) -> Partner:
@@ -137,7 +107,7 @@ def run_sync(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
     clock: Clock = system_clock,
-    client=None,
+    client: AgreementBilling | None = None,
 ) -> RunReport:
     """One run now: the same engine behind the scheduler, Sync now, preview, CLI and API."""
     handle = begin_run(factory, settings, partner_id, now=now, trigger=trigger, dry_run=dry_run)
@@ -245,7 +215,7 @@ def execute_run(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
     clock: Clock = system_clock,
-    client=None,
+    client: AgreementBilling | None = None,
 ) -> RunReport:
     """Do the run's work; never raises for ConnectWise trouble, always records an outcome."""
     report = RunReport(handle.run_id, "running")

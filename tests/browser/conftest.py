@@ -16,14 +16,24 @@ from billing_sync.usage import import_usage_csv
 from web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 PASSWORD = "correct horse battery"
-SIM_KEYS = {"company_id": "training", "public_key": "pub-key",
-            "private_key": "sim-private-key-4c1d",
-            "client_id": "5f1e6a3c-0000-4000-8000-000000000001"}
+SIM_KEYS = {
+    "company_id": "training",
+    "public_key": "pub-key",
+    "private_key": "sim-private-key-4c1d",
+    "client_id": "5f1e6a3c-0000-4000-8000-000000000001",
+}
 SEATS = """company_id,company_name,user_id,user_email,product,active_from,active_to
 v-1,Acme Dental,u1,u1@acme.test,pb-business,2025-01-05T00:00:00Z,
 v-1,Acme Dental,u2,u2@acme.test,pb-business,2025-03-05T00:00:00Z,
@@ -91,7 +101,7 @@ def live_app(settings, session_factory, seeded):
 
 @pytest.fixture
 def simulator():
-    from billing_sync.simulator import Simulator, SimulatorState
+    from cw_simulator import Simulator, SimulatorState
 
     state = SimulatorState(**SIM_KEYS)
     dental = state.add_company(name="Acme Dental")

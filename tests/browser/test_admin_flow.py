@@ -51,7 +51,8 @@ def map_product(page, shot) -> None:
     expect = _expect()
     nav(page, "Products")
     page.get_by_label("ConnectWise product for Password Boss Business").select_option(
-        label="PB-BUS — Password Boss Business")
+        label="PB-BUS — Password Boss Business"
+    )
     page.get_by_role("button", name="Save Password Boss Business").click()
     expect(page.get_by_role("status").first).to_contain_text("billed as PB-BUS")
     shot("04-products")
@@ -124,8 +125,11 @@ def test_admin_configures_previews_applies_and_syncs(page, live_app, simulator, 
     match_companies(page, shot)
     preview_and_apply(page, shot)
     sync_now_and_open_run(page, shot)
-    quantities = sorted(a["quantity"] for agreement in simulator.state.records("agreements")
-                        for a in simulator.state.additions(agreement["id"]))
+    quantities = sorted(
+        a["quantity"]
+        for agreement in simulator.state.records("agreements")
+        for a in simulator.state.additions(agreement["id"])
+    )
     assert quantities == [2, 2]
     nav(page, "Usage")
     expect(page.get_by_role("img", name="Month-end users per product")).to_be_visible()

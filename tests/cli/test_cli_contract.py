@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from billing_sync.simulator import Simulator, SimulatorState
+from cw_simulator import Simulator, SimulatorState
 from tests.conftest import TEST_SECRET
 
 CLIENT_ID = "5f1e6a3c-0000-4000-8000-000000000c11"
@@ -66,8 +66,23 @@ def connect_partner(cli, sim) -> None:
     """A migrated database with partner msp1 connected to the simulator."""
     ok(cli("init-db"))
     ok(cli("partner", "create", "msp1"))
-    ok(cli("connection", "set", "msp1", "--site", sim.site, "--company-id", "acme",
-           "--public-key", "pub", "--private-key", "priv-9f9f", "--client-id", CLIENT_ID))
+    ok(
+        cli(
+            "connection",
+            "set",
+            "msp1",
+            "--site",
+            sim.site,
+            "--company-id",
+            "acme",
+            "--public-key",
+            "pub",
+            "--private-key",
+            "priv-9f9f",
+            "--client-id",
+            CLIENT_ID,
+        )
+    )
 
 
 def test_the_whole_setup_and_sync_contract(cli, cw, tmp_path):
@@ -226,7 +241,7 @@ def test_sync_is_refused_with_exit_1_while_the_integration_is_disabled(cli, cw):
 def test_the_domain_never_imports_flask():
     code = (
         "import sys, billing_sync, billing_sync.cli, billing_sync.sync, "
-        "billing_sync.scheduler, billing_sync.simulator, billing_sync.demo; "
+        "billing_sync.scheduler, cw_simulator, demo.showcase; "
         "print('flask' in sys.modules)"
     )
     result = subprocess.run(

@@ -291,9 +291,16 @@ def test_proxy_settings_are_read_from_the_environment_once(monkeypatch):
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("NO_PROXY", "")
-    session = make_session(site="https://na.myconnectwise.net", company_id="c", public_key="p",
-                           private_key="k", client_id="g", max_retries=1, backoff_factor=0,
-                           pool_size=1)
+    session = make_session(
+        site="https://na.myconnectwise.net",
+        company_id="c",
+        public_key="p",
+        private_key="k",
+        client_id="g",
+        max_retries=1,
+        backoff_factor=0,
+        pool_size=1,
+    )
 
     assert session.trust_env is False
     assert session.proxies["https"] == "http://proxy.example:3128"

@@ -10,7 +10,7 @@ import pytest
 
 from billing_sync.connectwise import errors
 from billing_sync.connectwise.client import ConnectWiseClient, Credentials
-from billing_sync.simulator import Simulator, SimulatorState
+from cw_simulator import Simulator, SimulatorState
 from tests.support.cw_openapi import check_request
 
 JAN_15 = datetime(2026, 1, 15, tzinfo=UTC)

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, update
 
-from billing_sync import catalog, connections, mappings, partners
+from billing_sync import catalog, mappings, partner_connection, partners
 from billing_sync.connectwise.records import Agreement, CatalogItem
 from billing_sync.errors import RunInProgress
 from billing_sync.lease import acquire_lease, new_holder, release_lease
@@ -21,7 +21,7 @@ from billing_sync.models import Company, Partner, Run, Schedule, Seat
 from billing_sync.scheduler.jobs import Jobs
 from billing_sync.scheduler.loop import tick
 from billing_sync.scheduler.service import set_schedule
-from billing_sync.simulator import SimulatorState
+from cw_simulator import SimulatorState
 
 CLIENT_ID = "5f1e6a3c-0000-4000-8000-000000000001"
 PRIVATE_KEY = "sim-private-key-7f3e"
@@ -62,8 +62,14 @@ class FakeRun:
                 raise self.error
             stop.wait(self.delay)
             with factory.begin() as session:
-                run = Run(partner_id=partner_id, trigger=trigger, status=self.status,
-                          basis="month_end", started_at=now, finished_at=now)
+                run = Run(
+                    partner_id=partner_id,
+                    trigger=trigger,
+                    status=self.status,
+                    basis="month_end",
+                    started_at=now,
+                    finished_at=now,
+                )
                 session.add(run)
                 session.flush()
                 run_id = run.id
@@ -97,8 +103,13 @@ class Harness:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def tick(self) -> None:
-        tick(self.factory, self.settings, clock=self.clock, stop=self.stop,
-             jobs=Jobs(run=self.run, check=self.check))
+        tick(
+            self.factory,
+            self.settings,
+            clock=self.clock,
+            stop=self.stop,
+            jobs=Jobs(run=self.run, check=self.check),
+        )
 
     def triggers(self) -> list[tuple[int, str, datetime]]:
         return list(self.run.calls)
@@ -106,8 +117,13 @@ class Harness:
 
 @pytest.fixture
 def harness(session_factory, settings) -> Harness:
-    return Harness(session_factory, settings, Clock(datetime(2026, 3, 1, 1, tzinfo=UTC)),
-                   FakeRun(), FakeCheck())
+    return Harness(
+        session_factory,
+        settings,
+        Clock(datetime(2026, 3, 1, 1, tzinfo=UTC)),
+        FakeRun(),
+        FakeCheck(),
+    )
 
 
 def run_rows(factory, partner_id: int | None = None) -> list[Run]:
@@ -180,8 +196,9 @@ class _HookHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.received.append({"path": self.path, "headers": dict(self.headers),
-                                     "json": json.loads(body)})
+        self.server.received.append(
+            {"path": self.path, "headers": dict(self.headers), "json": json.loads(body)}
+        )
         self.send_response(self.server.status)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -193,8 +210,11 @@ def webhook_receiver():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _HookHandler)
     server.received, server.status = [], 204
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_address[1]}/hooks/billing",
-                          received=server.received, server=server)
+    yield SimpleNamespace(
+        url=f"http://127.0.0.1:{server.server_address[1]}/hooks/billing",
+        received=server.received,
+        server=server,
+    )
     server.shutdown()
     server.server_close()
 
@@ -203,45 +223,89 @@ def webhook_receiver():
 
 
 def sim_state() -> SimulatorState:
-    return SimulatorState(company_id="acme", public_key="pub-key", private_key=PRIVATE_KEY,
-                          client_id=CLIENT_ID)
+    return SimulatorState(
+        company_id="acme", public_key="pub-key", private_key=PRIVATE_KEY, client_id=CLIENT_ID
+    )
 
 
-def add_partner(factory, settings, name: str, *, site: str | None, tz: str = "UTC",
-                enabled: bool = True, now: datetime) -> int:
+def add_partner(
+    factory,
+    settings,
+    name: str,
+    *,
+    site: str | None,
+    tz: str = "UTC",
+    enabled: bool = True,
+    now: datetime,
+) -> int:
     """A partner, optionally connected to `site`; returns its id."""
     with factory.begin() as session:
         partner = partners.create_partner(session, name, timezone=tz, now=now)
         partners.set_integration(partner, enabled)
         if site is not None:
-            form = connections.ConnectionForm(site, "acme", "pub-key", PRIVATE_KEY, CLIENT_ID)
-            connections.save_connection(session, settings, partner, form, now=now)
+            form = partner_connection.ConnectionForm(
+                site, "acme", "pub-key", PRIVATE_KEY, CLIENT_ID
+            )
+            partner_connection.save_connection(session, settings, partner, form, now=now)
         return partner.id
 
 
-def map_companies(factory, state: SimulatorState, partner_id: int, companies: int, *,
-                  users: int = 3, now: datetime) -> list[int]:
+def map_companies(
+    factory,
+    state: SimulatorState,
+    partner_id: int,
+    companies: int,
+    *,
+    users: int = 3,
+    now: datetime,
+) -> list[int]:
     """Mapped companies with `users` seats of one mapped product; returns agreement ids."""
     agreements = []
     with factory.begin() as session:
         product = catalog.add_product(session, f"pb-{partner_id}", f"Password Boss {partner_id}")
         item = state.add_catalog_item(identifier=f"PB-{partner_id}", description="per user")
-        catalog.map_product(session, partner_id, product,
-                            CatalogItem(item["id"], item["identifier"], item["description"],
-                                        False), now=now)
+        catalog.map_product(
+            session,
+            partner_id,
+            product,
+            CatalogItem(item["id"], item["identifier"], item["description"], False),
+            now=now,
+        )
         for i in range(companies):
             cw_company = state.add_company(name=f"Customer {partner_id}-{i}")
             record = state.add_agreement(company_id=cw_company["id"], name=f"MSA {i}")
             company = Company(partner_id=partner_id, external_id=f"ext-{i}", name=f"C{i}")
             session.add(company)
             session.flush()
-            mappings.save_mapping(session, company, cw_company["id"], Agreement(
-                record["id"], record["name"], cw_company["id"], cw_company["name"], "Active",
-                False, None, True, None), matched_by="manual", now=now)
+            mappings.save_mapping(
+                session,
+                company,
+                cw_company["id"],
+                Agreement(
+                    record["id"],
+                    record["name"],
+                    cw_company["id"],
+                    cw_company["name"],
+                    "Active",
+                    False,
+                    None,
+                    True,
+                    None,
+                ),
+                matched_by="manual",
+                now=now,
+            )
             for n in range(users):
-                session.add(Seat(partner_id=partner_id, company_id=company.id,
-                                 product_id=product.id, user_external_id=f"u{n}",
-                                 active_from=now - timedelta(days=90), updated_at=now))
+                session.add(
+                    Seat(
+                        partner_id=partner_id,
+                        company_id=company.id,
+                        product_id=product.id,
+                        user_external_id=f"u{n}",
+                        active_from=now - timedelta(days=90),
+                        updated_at=now,
+                    )
+                )
             agreements.append(record["id"])
     return agreements
 
@@ -250,8 +314,14 @@ def make_due(factory, partner_id: int, *, month_close: bool = False) -> None:
     """Schedule the partner and make its regular run (and month close) due a while ago."""
     now = datetime.now(UTC)
     with factory.begin() as session:
-        set_schedule(session, session.get(Partner, partner_id), "daily", weekday=None,
-                     at_time="03:00", now=now)
+        set_schedule(
+            session,
+            session.get(Partner, partner_id),
+            "daily",
+            weekday=None,
+            at_time="03:00",
+            now=now,
+        )
         values = {"next_run_at": now - timedelta(hours=5)}
         if month_close:
             values["next_month_close_at"] = now - timedelta(minutes=1)

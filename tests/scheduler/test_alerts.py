@@ -12,15 +12,25 @@ import pytest
 from billing_sync.scheduler.alerts import Alert, deliver, validate_webhook_url
 from billing_sync.settings import Settings
 
-ALERT = Alert(partner="msp", kind="run_failed", subject="sync run 7 for msp failed",
-              message="ConnectWise answered 500 three times", run_id=7,
-              at=datetime(2026, 4, 1, 0, 15, tzinfo=UTC))
+ALERT = Alert(
+    partner="msp",
+    kind="run_failed",
+    subject="sync run 7 for msp failed",
+    message="ConnectWise answered 500 three times",
+    run_id=7,
+    at=datetime(2026, 4, 1, 0, 15, tzinfo=UTC),
+)
 
 
 @pytest.fixture
 def mail_settings(smtp_receiver) -> Settings:
-    return Settings(database_url="sqlite://", allow_private_hosts=True, smtp_host="127.0.0.1",
-                    smtp_port=smtp_receiver.port, smtp_from="billing@vendor.example")
+    return Settings(
+        database_url="sqlite://",
+        allow_private_hosts=True,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_receiver.port,
+        smtp_from="billing@vendor.example",
+    )
 
 
 def free_port() -> int:
@@ -30,8 +40,7 @@ def free_port() -> int:
 
 
 def test_email_and_webhook_are_both_delivered(mail_settings, smtp_receiver, webhook_receiver):
-    failed = deliver(mail_settings, "ops@msp.example, cfo@msp.example", webhook_receiver.url,
-                     ALERT)
+    failed = deliver(mail_settings, "ops@msp.example, cfo@msp.example", webhook_receiver.url, ALERT)
     assert failed == []
     [mail] = smtp_receiver.messages
     assert mail["rcpt"] == ["ops@msp.example", "cfo@msp.example"]
@@ -40,19 +49,23 @@ def test_email_and_webhook_are_both_delivered(mail_settings, smtp_receiver, webh
     [hook] = webhook_receiver.received
     assert hook["path"] == "/hooks/billing"
     assert hook["headers"]["Content-Type"] == "application/json"
-    assert hook["json"] == {"partner": "msp", "kind": "run_failed",
-                            "subject": "sync run 7 for msp failed",
-                            "message": "ConnectWise answered 500 three times",
-                            "at": "2026-04-01T00:15:00+00:00", "run_id": 7}
+    assert hook["json"] == {
+        "partner": "msp",
+        "kind": "run_failed",
+        "subject": "sync run 7 for msp failed",
+        "message": "ConnectWise answered 500 three times",
+        "at": "2026-04-01T00:15:00+00:00",
+        "run_id": 7,
+    }
 
 
 def test_unreachable_smtp_and_failing_webhook_are_logged_not_raised(
-        mail_settings, webhook_receiver, caplog):
+    mail_settings, webhook_receiver, caplog
+):
     webhook_receiver.server.status = 500
     settings = replace(mail_settings, smtp_port=free_port())
     with caplog.at_level(logging.WARNING):
-        failed = deliver(settings, "ops@msp.example", webhook_receiver.url + "?token=s3cret",
-                         ALERT)
+        failed = deliver(settings, "ops@msp.example", webhook_receiver.url + "?token=s3cret", ALERT)
     assert failed == ["email", "webhook"]
     assert "e-mail alert for partner msp (run 7) not delivered" in caplog.text
     assert "to 127.0.0.1 not delivered: HTTP 500" in caplog.text
@@ -79,8 +92,16 @@ def test_public_webhook_addresses_are_accepted(url):
     assert validate_webhook_url(url, allow_private_hosts=False) == url
 
 
-@pytest.mark.parametrize("url", ["http://192.168.1.10/", "http://100.64.0.1/", "http://0.0.0.0/",
-                                 "http://localhost:8080/", "http://[fe80::1]/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://192.168.1.10/",
+        "http://100.64.0.1/",
+        "http://0.0.0.0/",
+        "http://localhost:8080/",
+        "http://[fe80::1]/",
+    ],
+)
 def test_private_webhook_addresses_are_refused(url):
     with pytest.raises(ValueError, match="private or loopback"):
         validate_webhook_url(url, allow_private_hosts=False)

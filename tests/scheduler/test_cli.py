@@ -15,11 +15,13 @@ from billing_sync.scheduler.service import get_alerts, get_schedule
 @pytest.fixture
 def invoke(settings, session_factory):
     with session_factory.begin() as session:
-        partners.create_partner(session, "msp", timezone="Europe/Amsterdam",
-                                now=datetime.now(UTC))
-    env = {"BILLING_SYNC_DATABASE_URL": settings.database_url,
-           "BILLING_SYNC_SECRET_KEY": settings.secret_key,
-           "BILLING_SYNC_ALLOW_PRIVATE_HOSTS": "1", "BILLING_SYNC_MONTH_CLOSE_AT": "00:30"}
+        partners.create_partner(session, "msp", timezone="Europe/Amsterdam", now=datetime.now(UTC))
+    env = {
+        "BILLING_SYNC_DATABASE_URL": settings.database_url,
+        "BILLING_SYNC_SECRET_KEY": settings.secret_key,
+        "BILLING_SYNC_ALLOW_PRIVATE_HOSTS": "1",
+        "BILLING_SYNC_MONTH_CLOSE_AT": "00:30",
+    }
 
     def run(command, *args: str):
         return CliRunner().invoke(command, list(args), env=env)
@@ -28,11 +30,13 @@ def invoke(settings, session_factory):
 
 
 def test_schedule_set_prints_the_next_run_in_the_partner_zone(invoke, session):
-    result = invoke(schedule, "set", "msp", "weekly", "--weekday", "fri", "--at", "02:30",
-                    "--basis", "live")
+    result = invoke(
+        schedule, "set", "msp", "weekly", "--weekday", "fri", "--at", "02:30", "--basis", "live"
+    )
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("msp: regular runs: weekly on fri at 02:30 "
-                                    "(Europe/Amsterdam); next run ")
+    assert result.output.startswith(
+        "msp: regular runs: weekly on fri at 02:30 (Europe/Amsterdam); next run "
+    )
     assert " CE" in result.output and "next month close" in result.output
     assert "00:30 CE" in result.output  # BILLING_SYNC_MONTH_CLOSE_AT
     partner = partners.get_partner(session, "msp")
@@ -42,11 +46,14 @@ def test_schedule_set_prints_the_next_run_in_the_partner_zone(invoke, session):
     assert invoke(schedule, "show", "msp").output == result.output
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("set", "msp", "weekly", "--at", "02:30"), "a weekly schedule needs a weekday"),
-    (("set", "msp", "daily", "--at", "7pm"), "HH:MM"),
-    (("set", "nobody", "daily", "--at", "02:30"), "no partner named 'nobody'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("set", "msp", "weekly", "--at", "02:30"), "a weekly schedule needs a weekday"),
+        (("set", "msp", "daily", "--at", "7pm"), "HH:MM"),
+        (("set", "nobody", "daily", "--at", "02:30"), "no partner named 'nobody'"),
+    ],
+)
 def test_schedule_set_errors_are_one_line_and_change_nothing(invoke, session, args, message):
     result = invoke(schedule, *args)
     assert result.exit_code == 1
@@ -58,8 +65,9 @@ def test_alerts_set_keeps_an_omitted_channel(invoke, session):
     assert invoke(alerts, "set", "msp", "--email", "ops@msp.example").exit_code == 0
     result = invoke(alerts, "set", "msp", "--webhook", "http://127.0.0.1:9000/hook")
     assert result.exit_code == 0, result.output
-    assert result.output == ("msp: alerts to e-mail ops@msp.example, "
-                             "webhook http://127.0.0.1:9000/hook\n")
+    assert result.output == (
+        "msp: alerts to e-mail ops@msp.example, webhook http://127.0.0.1:9000/hook\n"
+    )
     assert invoke(alerts, "set", "msp", "--email", "").exit_code == 0
     saved = get_alerts(session, partners.get_partner(session, "msp").id)
     assert (saved.email_to, saved.webhook_url) == (None, "http://127.0.0.1:9000/hook")

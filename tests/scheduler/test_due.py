@@ -32,64 +32,84 @@ def slots(start: datetime, end: datetime, **schedule) -> list[datetime]:
     return found
 
 
-@pytest.mark.parametrize(("after", "at", "tz", "expected"), [
-    (utc(2026, 1, 10, 12), "02:30", "UTC", utc(2026, 1, 11, 2, 30)),
-    (utc(2026, 1, 11, 2, 29), "02:30", "UTC", utc(2026, 1, 11, 2, 30)),
-    (utc(2026, 1, 11, 2, 30), "02:30", "UTC", utc(2026, 1, 12, 2, 30)),  # strictly after
-    (utc(2026, 1, 10, 12), "02:30", NY, utc(2026, 1, 11, 7, 30)),  # EST = UTC-5
-    (utc(2026, 7, 10, 12), "02:30", NY, utc(2026, 7, 11, 6, 30)),  # EDT = UTC-4
-    (utc(2026, 7, 10, 12), "23:45", AMS, utc(2026, 7, 10, 21, 45)),  # CEST = UTC+2
-    (utc(2028, 2, 28, 23), "01:00", "UTC", utc(2028, 2, 29, 1)),  # leap day exists in 2028
-    (utc(2028, 2, 29, 2), "01:00", "UTC", utc(2028, 3, 1, 1)),
-    (utc(2026, 12, 31, 22), "00:15", AMS, utc(2026, 12, 31, 23, 15)),  # into the new year
-])
+@pytest.mark.parametrize(
+    ("after", "at", "tz", "expected"),
+    [
+        (utc(2026, 1, 10, 12), "02:30", "UTC", utc(2026, 1, 11, 2, 30)),
+        (utc(2026, 1, 11, 2, 29), "02:30", "UTC", utc(2026, 1, 11, 2, 30)),
+        (utc(2026, 1, 11, 2, 30), "02:30", "UTC", utc(2026, 1, 12, 2, 30)),  # strictly after
+        (utc(2026, 1, 10, 12), "02:30", NY, utc(2026, 1, 11, 7, 30)),  # EST = UTC-5
+        (utc(2026, 7, 10, 12), "02:30", NY, utc(2026, 7, 11, 6, 30)),  # EDT = UTC-4
+        (utc(2026, 7, 10, 12), "23:45", AMS, utc(2026, 7, 10, 21, 45)),  # CEST = UTC+2
+        (utc(2028, 2, 28, 23), "01:00", "UTC", utc(2028, 2, 29, 1)),  # leap day exists in 2028
+        (utc(2028, 2, 29, 2), "01:00", "UTC", utc(2028, 3, 1, 1)),
+        (utc(2026, 12, 31, 22), "00:15", AMS, utc(2026, 12, 31, 23, 15)),  # into the new year
+    ],
+)
 def test_daily_next_run(after, at, tz, expected):
     assert next_run_after(after, frequency="daily", at=parse_at(at), tz=tz) == expected
 
 
-@pytest.mark.parametrize(("weekday", "expected_day"), [
-    # 2026-03-04 is a Wednesday.
-    (0, 9), (1, 10), (2, 4), (3, 5), (4, 6), (5, 7), (6, 8),
-])
+@pytest.mark.parametrize(
+    ("weekday", "expected_day"),
+    [
+        # 2026-03-04 is a Wednesday.
+        (0, 9),
+        (1, 10),
+        (2, 4),
+        (3, 5),
+        (4, 6),
+        (5, 7),
+        (6, 8),
+    ],
+)
 def test_weekly_runs_on_its_weekday(weekday, expected_day):
     after = utc(2026, 3, 4, 6)  # 07:00 Amsterdam, before the 09:00 slot
     slot = next_run_after(after, frequency="weekly", weekday=weekday, at=time(9), tz=AMS)
-    assert slot.astimezone(ZoneInfo(AMS)) == datetime(2026, 3, expected_day, 9,
-                                                      tzinfo=ZoneInfo(AMS))
+    assert slot.astimezone(ZoneInfo(AMS)) == datetime(
+        2026, 3, expected_day, 9, tzinfo=ZoneInfo(AMS)
+    )
     assert slot.astimezone(ZoneInfo(AMS)).weekday() == weekday
 
 
 def test_weekly_slots_are_a_week_apart_on_the_same_weekday():
-    found = slots(utc(2026, 1, 1), utc(2026, 4, 1), frequency="weekly", weekday=0,
-                  at=time(6), tz=NY)
+    found = slots(
+        utc(2026, 1, 1), utc(2026, 4, 1), frequency="weekly", weekday=0, at=time(6), tz=NY
+    )
     assert len(found) == 13
     assert all(s.astimezone(ZoneInfo(NY)).weekday() == 0 for s in found)
     assert all(s.astimezone(ZoneInfo(NY)).time() == time(6) for s in found)
 
 
-@pytest.mark.parametrize(("tz", "day", "at", "expected_utc", "local"), [
-    # Spring forward: 02:30 does not exist; it runs shifted by the gap, at 03:30 local.
-    (NY, date(2026, 3, 8), "02:30", utc(2026, 3, 8, 7, 30), "03:30"),
-    (AMS, date(2026, 3, 29), "02:30", utc(2026, 3, 29, 1, 30), "03:30"),
-    # Fall back: the repeated time runs at its first occurrence (still summer time).
-    (NY, date(2026, 11, 1), "01:30", utc(2026, 11, 1, 5, 30), "01:30"),
-    (AMS, date(2026, 10, 25), "02:30", utc(2026, 10, 25, 0, 30), "02:30"),
-    # On those days, times outside the transition are untouched.
-    (NY, date(2026, 11, 1), "02:30", utc(2026, 11, 1, 7, 30), "02:30"),
-    (AMS, date(2026, 3, 29), "01:30", utc(2026, 3, 29, 0, 30), "01:30"),
-])
+@pytest.mark.parametrize(
+    ("tz", "day", "at", "expected_utc", "local"),
+    [
+        # Spring forward: 02:30 does not exist; it runs shifted by the gap, at 03:30 local.
+        (NY, date(2026, 3, 8), "02:30", utc(2026, 3, 8, 7, 30), "03:30"),
+        (AMS, date(2026, 3, 29), "02:30", utc(2026, 3, 29, 1, 30), "03:30"),
+        # Fall back: the repeated time runs at its first occurrence (still summer time).
+        (NY, date(2026, 11, 1), "01:30", utc(2026, 11, 1, 5, 30), "01:30"),
+        (AMS, date(2026, 10, 25), "02:30", utc(2026, 10, 25, 0, 30), "02:30"),
+        # On those days, times outside the transition are untouched.
+        (NY, date(2026, 11, 1), "02:30", utc(2026, 11, 1, 7, 30), "02:30"),
+        (AMS, date(2026, 3, 29), "01:30", utc(2026, 3, 29, 0, 30), "01:30"),
+    ],
+)
 def test_dst_day_slot(tz, day, at, expected_utc, local):
     assert wall_clock_instant(day, parse_at(at), tz) == expected_utc
     assert f"{expected_utc.astimezone(ZoneInfo(tz)):%H:%M}" == local
 
 
-@pytest.mark.parametrize(("tz", "day", "at"), [
-    (NY, date(2026, 3, 8), "02:30"),
-    (NY, date(2026, 11, 1), "01:30"),
-    (NY, date(2026, 11, 1), "02:30"),
-    (AMS, date(2026, 3, 29), "02:30"),
-    (AMS, date(2026, 10, 25), "02:30"),
-])
+@pytest.mark.parametrize(
+    ("tz", "day", "at"),
+    [
+        (NY, date(2026, 3, 8), "02:30"),
+        (NY, date(2026, 11, 1), "01:30"),
+        (NY, date(2026, 11, 1), "02:30"),
+        (AMS, date(2026, 3, 29), "02:30"),
+        (AMS, date(2026, 10, 25), "02:30"),
+    ],
+)
 def test_dst_day_runs_exactly_once(tz, day, at):
     zone = ZoneInfo(tz)
     start = datetime.combine(day - timedelta(days=2), time(12), tzinfo=zone).astimezone(UTC)
@@ -105,26 +125,32 @@ def test_catch_up_after_downtime_is_one_slot_after_now():
     assert next_run_after(now, frequency="daily", at=time(2), tz="UTC") == utc(2026, 5, 21, 2)
 
 
-@pytest.mark.parametrize(("period", "tz", "expected"), [
-    (Period(2026, 1), "UTC", utc(2026, 2, 1, 0, 15)),
-    (Period(2026, 2), NY, utc(2026, 3, 1, 5, 15)),
-    (Period(2028, 2), NY, utc(2028, 3, 1, 5, 15)),  # leap February closes after the 29th
-    (Period(2026, 3), AMS, utc(2026, 3, 31, 22, 15)),  # boundary after spring forward: UTC+2
-    (Period(2026, 10), NY, utc(2026, 11, 1, 4, 15)),  # fall-back day, still EDT at 00:15
-    (Period(2026, 12), AMS, utc(2026, 12, 31, 23, 15)),
-])
+@pytest.mark.parametrize(
+    ("period", "tz", "expected"),
+    [
+        (Period(2026, 1), "UTC", utc(2026, 2, 1, 0, 15)),
+        (Period(2026, 2), NY, utc(2026, 3, 1, 5, 15)),
+        (Period(2028, 2), NY, utc(2028, 3, 1, 5, 15)),  # leap February closes after the 29th
+        (Period(2026, 3), AMS, utc(2026, 3, 31, 22, 15)),  # boundary after spring forward: UTC+2
+        (Period(2026, 10), NY, utc(2026, 11, 1, 4, 15)),  # fall-back day, still EDT at 00:15
+        (Period(2026, 12), AMS, utc(2026, 12, 31, 23, 15)),
+    ],
+)
 def test_month_close_is_the_boundary_plus_offset(period, tz, expected):
     instant = month_close_instant(period, time(0, 15), tz)
     assert instant == expected
     assert instant - period.end(tz) == timedelta(minutes=15)
 
 
-@pytest.mark.parametrize(("after", "expected"), [
-    (utc(2028, 2, 15), utc(2028, 3, 1, 5, 15)),
-    (utc(2028, 2, 29, 23), utc(2028, 3, 1, 5, 15)),
-    (utc(2028, 3, 1, 5, 10), utc(2028, 3, 1, 5, 15)),  # past the boundary, before the close
-    (utc(2028, 3, 1, 5, 15), utc(2028, 4, 1, 4, 15)),  # strictly after
-])
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        (utc(2028, 2, 15), utc(2028, 3, 1, 5, 15)),
+        (utc(2028, 2, 29, 23), utc(2028, 3, 1, 5, 15)),
+        (utc(2028, 3, 1, 5, 10), utc(2028, 3, 1, 5, 15)),  # past the boundary, before the close
+        (utc(2028, 3, 1, 5, 15), utc(2028, 4, 1, 4, 15)),  # strictly after
+    ],
+)
 def test_next_month_close_after(after, expected):
     assert next_month_close_after(after, at=time(0, 15), tz=NY) == expected
 

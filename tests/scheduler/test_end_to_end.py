@@ -14,8 +14,8 @@ from billing_sync.errors import RunInProgress
 from billing_sync.models import Partner, PeriodClose, Run, RunLease
 from billing_sync.scheduler.loop import run_scheduler, start_scheduler_thread
 from billing_sync.scheduler.service import set_schedule
-from billing_sync.simulator import Simulator
 from billing_sync.sync import run_sync
+from cw_simulator import Simulator
 from tests.scheduler.conftest import (
     Clock,
     add_partner,
@@ -55,19 +55,23 @@ def world(session_factory, fast):
 
 def in_thread(settings, factory, clock) -> tuple[threading.Event, threading.Thread]:
     stop = threading.Event()
-    thread = threading.Thread(target=run_scheduler, args=(settings,), daemon=True,
-                              kwargs={"stop": stop, "clock": clock, "session_factory": factory})
+    thread = threading.Thread(
+        target=run_scheduler,
+        args=(settings,),
+        daemon=True,
+        kwargs={"stop": stop, "clock": clock, "session_factory": factory},
+    )
     thread.start()
     return stop, thread
 
 
-def test_month_close_run_lands_at_the_boundary_and_freezes_the_month(session_factory, fast,
-                                                                     world):
+def test_month_close_run_lands_at_the_boundary_and_freezes_the_month(session_factory, fast, world):
     state, pid, agreements = world
     clock = Clock(datetime(2026, 10, 29, 12, tzinfo=UTC))
     with session_factory.begin() as session:
-        set_schedule(session, session.get(Partner, pid), "weekly", weekday=2, at_time="09:00",
-                     now=clock.now)
+        set_schedule(
+            session, session.get(Partner, pid), "weekly", weekday=2, at_time="09:00", now=clock.now
+        )
     clock.now = datetime(2026, 11, 1, 4, 14, tzinfo=UTC)  # 00:14 EDT: not yet
     stop, thread = in_thread(fast, session_factory, clock)
     try:
@@ -85,12 +89,12 @@ def test_month_close_run_lands_at_the_boundary_and_freezes_the_month(session_fac
     with session_factory() as session:
         closed = session.scalars(select(PeriodClose).where(PeriodClose.partner_id == pid)).all()
     assert [(c.period, c.boundary) for c in closed] == [
-        (date(2026, 10, 1), datetime(2026, 11, 1, 4, tzinfo=UTC))]
+        (date(2026, 10, 1), datetime(2026, 11, 1, 4, tzinfo=UTC))
+    ]
     assert [len(state.additions(a)) for a in agreements] == [1, 1, 1]
 
 
-def test_sync_now_during_a_scheduled_run_starts_nothing_and_says_so(session_factory, fast,
-                                                                     world):
+def test_sync_now_during_a_scheduled_run_starts_nothing_and_says_so(session_factory, fast, world):
     state, pid, agreements = world
     clock = Clock(datetime.now(UTC))
     with session_factory.begin() as session:
@@ -107,7 +111,8 @@ def test_sync_now_during_a_scheduled_run_starts_nothing_and_says_so(session_fact
         stop.set()
         thread.join(10)
     assert [(r.trigger, r.status) for r in run_rows(session_factory, pid)] == [
-        ("schedule", "succeeded")]
+        ("schedule", "succeeded")
+    ]
 
 
 def test_a_killed_holder_stops_holding_once_its_lease_expires(session_factory, fast, world):
@@ -115,13 +120,24 @@ def test_a_killed_holder_stops_holding_once_its_lease_expires(session_factory, f
     now = datetime.now(UTC)
     make_due(session_factory, pid)
     with session_factory.begin() as session:
-        dead = Run(partner_id=pid, trigger="schedule", status="running", basis="month_end",
-                   started_at=now - timedelta(hours=2))
+        dead = Run(
+            partner_id=pid,
+            trigger="schedule",
+            status="running",
+            basis="month_end",
+            started_at=now - timedelta(hours=2),
+        )
         session.add(dead)
         session.flush()
-        session.add(RunLease(partner_id=pid, holder="gone:4242:dead", run_id=dead.id,
-                             acquired_at=now - timedelta(hours=2),
-                             expires_at=now - timedelta(hours=1)))
+        session.add(
+            RunLease(
+                partner_id=pid,
+                holder="gone:4242:dead",
+                run_id=dead.id,
+                acquired_at=now - timedelta(hours=2),
+                expires_at=now - timedelta(hours=1),
+            )
+        )
     stop = start_scheduler_thread(fast, session_factory)
     try:
         wait_for(lambda: len([r for r in run_rows(session_factory, pid) if r.finished_at]) == 2)

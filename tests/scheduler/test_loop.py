@@ -19,17 +19,34 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def scheduled(h, name="msp", tz="UTC", *, frequency="daily", weekday=None, at="02:30",
-              enabled=True, connected=False) -> int:
+def scheduled(
+    h,
+    name="msp",
+    tz="UTC",
+    *,
+    frequency="daily",
+    weekday=None,
+    at="02:30",
+    enabled=True,
+    connected=False,
+) -> int:
     """A partner with a schedule set at the harness clock's time; returns its id."""
     from tests.scheduler.conftest import add_partner
 
     site = "http://127.0.0.1:9" if connected else None
-    pid = add_partner(h.factory, h.settings, name, site=site, tz=tz, enabled=enabled,
-                      now=h.clock.now)
+    pid = add_partner(
+        h.factory, h.settings, name, site=site, tz=tz, enabled=enabled, now=h.clock.now
+    )
     with h.factory.begin() as session:
-        set_schedule(session, session.get(Partner, pid), frequency, weekday=weekday,
-                     at_time=at, now=h.clock.now, month_close_at=h.settings.month_close_at)
+        set_schedule(
+            session,
+            session.get(Partner, pid),
+            frequency,
+            weekday=weekday,
+            at_time=at,
+            now=h.clock.now,
+            month_close_at=h.settings.month_close_at,
+        )
     return pid
 
 
@@ -86,8 +103,10 @@ def test_a_regular_slot_due_with_the_month_close_is_one_run(harness):
     h.tick()
     assert h.triggers() == [(pid, "month_close", utc(2026, 2, 1, 0, 15))]
     row = schedule_of(h, pid)
-    assert (row.next_run_at, row.next_month_close_at) == (utc(2026, 2, 2, 0, 15),
-                                                          utc(2026, 3, 1, 0, 15))
+    assert (row.next_run_at, row.next_month_close_at) == (
+        utc(2026, 2, 2, 0, 15),
+        utc(2026, 3, 1, 0, 15),
+    )
 
 
 def test_a_missed_month_close_runs_once_after_a_long_downtime(harness):
@@ -152,21 +171,34 @@ def test_an_expired_lease_of_a_killed_holder_does_not_block(harness):
     pid = scheduled(h)
     h.clock.now = utc(2026, 3, 1, 2, 30)
     with h.factory.begin() as session:
-        session.add(RunLease(partner_id=pid, holder="dead-host:4242:abcd", run_id=None,
-                             acquired_at=h.clock.now - timedelta(hours=1),
-                             expires_at=h.clock.now - timedelta(minutes=55)))
+        session.add(
+            RunLease(
+                partner_id=pid,
+                holder="dead-host:4242:abcd",
+                run_id=None,
+                acquired_at=h.clock.now - timedelta(hours=1),
+                expires_at=h.clock.now - timedelta(minutes=55),
+            )
+        )
     h.tick()
     assert h.triggers() == [(pid, "schedule", h.clock.now)]
 
 
 def test_a_failing_job_is_logged_with_partner_and_alerted_and_the_loop_goes_on(
-        harness, caplog, webhook_receiver):
+    harness, caplog, webhook_receiver
+):
     h = harness
     first = scheduled(h, "first")
     second = scheduled(h, "second")
     with h.factory.begin() as session:
-        set_alerts(session, session.get(Partner, first), None, webhook_receiver.url,
-                   now=h.clock.now, allow_private_hosts=True)
+        set_alerts(
+            session,
+            session.get(Partner, first),
+            None,
+            webhook_receiver.url,
+            now=h.clock.now,
+            allow_private_hosts=True,
+        )
     h.run.error = RuntimeError("database went away")
     h.clock.now = utc(2026, 3, 1, 2, 30)
     with caplog.at_level(logging.INFO, "billing_sync.scheduler"):
@@ -181,14 +213,19 @@ def test_failed_and_partial_runs_alert_succeeded_runs_do_not(harness, webhook_re
     h = harness
     pid = scheduled(h)
     with h.factory.begin() as session:
-        set_alerts(session, session.get(Partner, pid), None, webhook_receiver.url,
-                   now=h.clock.now, allow_private_hosts=True)
+        set_alerts(
+            session,
+            session.get(Partner, pid),
+            None,
+            webhook_receiver.url,
+            now=h.clock.now,
+            allow_private_hosts=True,
+        )
     for status in ("succeeded", "partial", "failed", "interrupted"):
         h.run.status = status
         h.clock.now = schedule_of(h, pid).next_run_at
         h.tick()
-    assert [r["json"]["kind"] for r in webhook_receiver.received] == ["run_partial",
-                                                                      "run_failed"]
+    assert [r["json"]["kind"] for r in webhook_receiver.received] == ["run_partial", "run_failed"]
     assert webhook_receiver.received[0]["json"]["partner"] == "msp"
     assert webhook_receiver.received[0]["json"]["run_id"] == 2
 
@@ -206,10 +243,10 @@ def test_connected_partners_without_a_schedule_get_month_close_and_checks(harnes
     h = harness
     from tests.scheduler.conftest import add_partner
 
-    pid = add_partner(h.factory, h.settings, "plain", site="http://127.0.0.1:9",
-                      now=h.clock.now)
-    add_partner(h.factory, h.settings, "offline", site="http://127.0.0.1:9", enabled=False,
-                now=h.clock.now)
+    pid = add_partner(h.factory, h.settings, "plain", site="http://127.0.0.1:9", now=h.clock.now)
+    add_partner(
+        h.factory, h.settings, "offline", site="http://127.0.0.1:9", enabled=False, now=h.clock.now
+    )
     h.tick()
     assert h.check.calls == [pid] and h.triggers() == []
     row = schedule_of(h, pid)
@@ -228,8 +265,14 @@ def test_a_failing_credentials_check_alerts_once_a_day(harness, webhook_receiver
     h = harness
     pid = scheduled(h, connected=True)
     with h.factory.begin() as session:
-        set_alerts(session, session.get(Partner, pid), None, webhook_receiver.url,
-                   now=h.clock.now, allow_private_hosts=True)
+        set_alerts(
+            session,
+            session.get(Partner, pid),
+            None,
+            webhook_receiver.url,
+            now=h.clock.now,
+            allow_private_hosts=True,
+        )
     h.check.error = AuthenticationError("ConnectWise refused the credentials (401)")
     h.tick()
     h.clock.advance(hours=23)
@@ -250,12 +293,14 @@ def test_weekly_runs_only_on_its_weekday_through_dst_and_month_end(harness):
         h.tick()
         h.clock.advance(minutes=30)
     runs = [(t, when) for p, t, when in h.triggers() if p == pid]
-    assert runs == [("schedule", utc(2026, 3, 1, 7, 30)),  # 02:30 EST
-                    ("schedule", utc(2026, 3, 8, 7, 30)),  # spring forward: 03:30 EDT
-                    ("schedule", utc(2026, 3, 15, 6, 30)),
-                    ("schedule", utc(2026, 3, 22, 6, 30)),
-                    ("schedule", utc(2026, 3, 29, 6, 30)),
-                    ("month_close", utc(2026, 4, 1, 4, 30))]  # first tick after 00:15 EDT
+    assert runs == [
+        ("schedule", utc(2026, 3, 1, 7, 30)),  # 02:30 EST
+        ("schedule", utc(2026, 3, 8, 7, 30)),  # spring forward: 03:30 EDT
+        ("schedule", utc(2026, 3, 15, 6, 30)),
+        ("schedule", utc(2026, 3, 22, 6, 30)),
+        ("schedule", utc(2026, 3, 29, 6, 30)),
+        ("month_close", utc(2026, 4, 1, 4, 30)),
+    ]  # first tick after 00:15 EDT
 
 
 def test_daily_runs_once_a_day_across_fall_back_in_amsterdam(harness):
@@ -268,7 +313,8 @@ def test_daily_runs_once_a_day_across_fall_back_in_amsterdam(harness):
     assert [when for p, t, when in h.triggers() if p == pid] == [
         utc(2026, 10, 25, 0, 30),  # the first 02:30 (CEST); the second one passes silently
         utc(2026, 10, 26, 1, 30),  # 02:30 CET
-        utc(2026, 10, 27, 1, 30)]
+        utc(2026, 10, 27, 1, 30),
+    ]
 
 
 def test_concurrent_ticks_run_each_due_slot_once(session_factory, settings):

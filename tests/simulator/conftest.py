@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from billing_sync.simulator import Simulator, SimulatorState
+from cw_simulator import Simulator, SimulatorState
 from tests.support.cw_openapi import check_request, check_response
 
 CLIENT_ID = "5f1e6a3c-0000-4000-8000-000000000001"

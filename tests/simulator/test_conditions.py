@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from billing_sync.simulator.conditions import ConditionError, parse_conditions, tokenize
+from cw_simulator.conditions import ConditionError, parse_conditions, tokenize
 
 RECORD = {
     "id": 7,

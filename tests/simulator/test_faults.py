@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from billing_sync.simulator import LOST_RESPONSE
+from cw_simulator import LOST_RESPONSE
 from tests.simulator.conftest import Api
 
 ADDITIONS = "/finance/agreements/1/additions"

@@ -288,8 +288,10 @@ def test_a_request_cut_off_mid_body_is_not_processed(simulator, state):
     from urllib.parse import urlsplit
 
     url = urlsplit(simulator.site)
-    head = (f"POST /{state.codebase}apis/3.0/procurement/catalog HTTP/1.1\r\n"
-            f"Host: {url.netloc}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n")
+    head = (
+        f"POST /{state.codebase}apis/3.0/procurement/catalog HTTP/1.1\r\n"
+        f"Host: {url.netloc}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+    )
     with socket.create_connection((url.hostname, url.port), timeout=5) as conn:
         conn.sendall(head.encode() + b'{"identifier": "HALF')
     time.sleep(0.2)  # let the server notice the closed socket

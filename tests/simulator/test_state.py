@@ -12,14 +12,15 @@ import threading
 import pytest
 import requests
 
-from billing_sync.simulator import (
+from cw_simulator import (
     Faults,
     Simulator,
     SimulatorState,
     load_seed_file,
     serve_forever,
+    state_from_seed,
 )
-from billing_sync.simulator.runner import EXAMPLE_SEED
+from cw_simulator.runner import EXAMPLE_SEED
 from tests.support.cw_openapi import check_response
 
 TEMPLATES = {
@@ -32,11 +33,11 @@ TEMPLATES = {
 
 def test_seed_round_trips_through_json(state):
     seed = json.loads(json.dumps(state.to_seed()))
-    assert SimulatorState.from_seed(seed).to_seed() == seed
+    assert state_from_seed(seed).to_seed() == seed
 
 
 def test_seeded_state_continues_ids_after_the_highest(state):
-    copy = SimulatorState.from_seed(state.to_seed())
+    copy = state_from_seed(state.to_seed())
     assert copy.add_company(name="Next")["id"] == 3
     assert copy.add_addition(agreement_id=1, product_id=1)["id"] == 4
 
@@ -106,7 +107,7 @@ def test_serve_forever_stops_on_its_event(state):
 
 
 def test_run_simulator_prints_the_site_and_exits_on_sigterm():
-    code = "from billing_sync.simulator import run_simulator; run_simulator('127.0.0.1', 0, None)"
+    code = "from cw_simulator import run_simulator; run_simulator('127.0.0.1', 0, None)"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         site = proc.stdout.readline().strip()
@@ -119,5 +120,5 @@ def test_run_simulator_prints_the_site_and_exits_on_sigterm():
 
 
 def test_simulator_package_does_not_import_flask():
-    code = "import sys, billing_sync.simulator; assert 'flask' not in sys.modules"
+    code = "import sys, cw_simulator; assert 'flask' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -1,4 +1,4 @@
-"""Check ConnectWise requests and responses against the OpenAPI subset in `shared/`."""
+"""Check ConnectWise requests and responses against the OpenAPI subset kept in `cw_simulator/`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+import cw_simulator
+
 ENV_VAR = "BILLING_SYNC_OPENAPI_SUBSET"
 SPEC_URI = "urn:billing-sync:cw-manage-openapi-subset"
 # `/{codebase}apis/3.0`, e.g. `/v4_6_release/apis/3.0`; the codebase may also be absent.
@@ -24,11 +26,11 @@ _METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def spec_path() -> Path:
-    """Where the subset lives: `$BILLING_SYNC_OPENAPI_SUBSET`, else `shared/` beside the repo."""
+    """Where the subset lives: `$BILLING_SYNC_OPENAPI_SUBSET`, else the copy in `cw_simulator/`."""
     override = os.environ.get(ENV_VAR)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "shared" / "cw-manage-openapi-subset.json"
+    return Path(cw_simulator.__file__).with_name("cw-manage-openapi-subset.json")
 
 
 @lru_cache(maxsize=1)

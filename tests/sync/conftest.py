@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing_sync import catalog, connections, mappings, partners
+from billing_sync import catalog, mappings, partner_connection, partners
 from billing_sync.connectwise.records import Agreement
 from billing_sync.models import Company, Seat
-from billing_sync.simulator import Simulator, SimulatorState
+from cw_simulator import Simulator, SimulatorState
 from tests.support.cw_openapi import check_request
 
 CLIENT_ID = "5f1e6a3c-0000-4000-8000-000000000001"
@@ -101,8 +101,10 @@ def build_world(
     with factory.begin() as session:
         partner = partners.create_partner(session, "msp", now=NOW)
         partners.set_integration(partner, True)
-        form = connections.ConnectionForm(sim.site, "acme", "pub-key", PRIVATE_KEY, CLIENT_ID)
-        connections.save_connection(session, settings, partner, form, now=NOW)
+        form = partner_connection.ConnectionForm(
+            sim.site, "acme", "pub-key", PRIVATE_KEY, CLIENT_ID
+        )
+        partner_connection.save_connection(session, settings, partner, form, now=NOW)
         world = World(partner.id, state, {}, {})
         for code, ident in (("pb-business", "PB-BUS"), ("pb-premium", "PB-PREM")):
             product = catalog.add_product(session, code, f"Password Boss {ident}")

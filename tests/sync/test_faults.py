@@ -70,11 +70,20 @@ def test_at_most_two_runs_leave_every_addition_exact_under_faults(
 
 
 def _cli(settings, *args, lease_seconds: int = 2) -> subprocess.Popen:
-    env = {**os.environ, "BILLING_SYNC_DATABASE_URL": settings.database_url,
-           "BILLING_SYNC_SECRET_KEY": TEST_SECRET, "BILLING_SYNC_ALLOW_PRIVATE_HOSTS": "1",
-           "BILLING_SYNC_LEASE_SECONDS": str(lease_seconds)}
-    return subprocess.Popen([sys.executable, "-m", "billing_sync.cli", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "BILLING_SYNC_DATABASE_URL": settings.database_url,
+        "BILLING_SYNC_SECRET_KEY": TEST_SECRET,
+        "BILLING_SYNC_ALLOW_PRIVATE_HOSTS": "1",
+        "BILLING_SYNC_LEASE_SECONDS": str(lease_seconds),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "billing_sync.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from billing_sync.connections import client_for
 from billing_sync.errors import RunInProgress
 from billing_sync.lease import acquire_lease
 from billing_sync.models import AdditionLink, Partner, PeriodClose, Run, RunItem
+from billing_sync.partner_connection import client_for
 from billing_sync.sync import run_sync
 from tests.sync.conftest import NOW, add_seats, build_world, expected_quantities
 
@@ -267,14 +267,25 @@ def test_month_end_counts_are_frozen_at_close(session_factory, settings, world):
     assert any("frozen 1, now 4" in w for w in report.warnings)
 
 
-def test_runs_left_running_by_a_dead_process_are_marked_interrupted(session_factory, settings,
-                                                                   world):
+def test_runs_left_running_by_a_dead_process_are_marked_interrupted(
+    session_factory, settings, world
+):
     with session_factory.begin() as session:
-        dead = [Run(partner_id=world.partner_id, trigger=trigger, dry_run=dry, status="running",
-                    basis="month_end", started_at=started)
-                for trigger, dry, started in (("schedule", False, NOW - timedelta(minutes=3)),
-                                              ("manual", True, NOW - timedelta(hours=2)),
-                                              ("manual", True, NOW - timedelta(minutes=1)))]
+        dead = [
+            Run(
+                partner_id=world.partner_id,
+                trigger=trigger,
+                dry_run=dry,
+                status="running",
+                basis="month_end",
+                started_at=started,
+            )
+            for trigger, dry, started in (
+                ("schedule", False, NOW - timedelta(minutes=3)),
+                ("manual", True, NOW - timedelta(hours=2)),
+                ("manual", True, NOW - timedelta(minutes=1)),
+            )
+        ]
         session.add_all(dead)
 
     report = sync(session_factory, settings, world)

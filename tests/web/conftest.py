@@ -37,17 +37,44 @@ def _partner_with_rows(session, name: str, company_name: str) -> tuple[int, int,
     company = Company(partner_id=partner.id, external_id=f"{name}-1", name=company_name)
     session.add(company)
     session.flush()
-    session.add(CompanyMapping(partner_id=partner.id, company_id=company.id, status="mapped",
-                               cw_company_id=7, cw_company_name=company_name, agreement_id=70,
-                               agreement_name="Managed", matched_by="manual", updated_at=NOW))
-    run = Run(partner_id=partner.id, trigger="manual", dry_run=False, status="partial",
-              basis="month_end", started_at=NOW, finished_at=NOW, errors=1)
+    session.add(
+        CompanyMapping(
+            partner_id=partner.id,
+            company_id=company.id,
+            status="mapped",
+            cw_company_id=7,
+            cw_company_name=company_name,
+            agreement_id=70,
+            agreement_name="Managed",
+            matched_by="manual",
+            updated_at=NOW,
+        )
+    )
+    run = Run(
+        partner_id=partner.id,
+        trigger="manual",
+        dry_run=False,
+        status="partial",
+        basis="month_end",
+        started_at=NOW,
+        finished_at=NOW,
+        errors=1,
+    )
     session.add(run)
     session.flush()
-    session.add(RunItem(run_id=run.id, partner_id=partner.id, company_id=company.id,
-                        agreement_id=70, action="error", state="failed",
-                        error="ambiguous additions 5, 6", advice="Cancel one of them",
-                        created_at=NOW))
+    session.add(
+        RunItem(
+            run_id=run.id,
+            partner_id=partner.id,
+            company_id=company.id,
+            agreement_id=70,
+            action="error",
+            state="failed",
+            error="ambiguous additions 5, 6",
+            advice="Cancel one of them",
+            created_at=NOW,
+        )
+    )
     return partner.id, company.id, run.id
 
 
@@ -93,15 +120,18 @@ def viewer(app):
     return client
 
 
-SIM_KEYS = {"company_id": "training", "public_key": "pub-key",
-            "private_key": "sim-private-key-4c1d",
-            "client_id": "5f1e6a3c-0000-4000-8000-000000000001"}
+SIM_KEYS = {
+    "company_id": "training",
+    "public_key": "pub-key",
+    "private_key": "sim-private-key-4c1d",
+    "client_id": "5f1e6a3c-0000-4000-8000-000000000001",
+}
 
 
 @pytest.fixture
 def sim_state():
     """A ConnectWise with two customers (one ambiguous by agreements) and two catalog items."""
-    from billing_sync.simulator import SimulatorState
+    from cw_simulator import SimulatorState
 
     state = SimulatorState(**SIM_KEYS)
     dental = state.add_company(name="Acme Dental")
@@ -109,8 +139,9 @@ def sim_state():
     bakery = state.add_company(name="Bakery Bros")
     state.add_agreement(company_id=bakery["id"], name="Bakery Gold")
     state.add_agreement(company_id=bakery["id"], name="Bakery Silver")
-    state.add_agreement(company_id=bakery["id"], name="Bakery Old", status="Cancelled",
-                        cancelled=True)
+    state.add_agreement(
+        company_id=bakery["id"], name="Bakery Old", status="Cancelled", cancelled=True
+    )
     state.add_catalog_item(identifier="PB-BUS", description="Password Boss Business")
     state.add_catalog_item(identifier="OLD", description="Retired", inactive=True)
     return state
@@ -118,7 +149,7 @@ def sim_state():
 
 @pytest.fixture
 def simulator(sim_state):
-    from billing_sync.simulator import Simulator
+    from cw_simulator import Simulator
 
     with Simulator(sim_state) as sim:
         yield sim

@@ -33,19 +33,22 @@ def test_connect_and_authenticate_shows_the_version(admin, simulator, session_fa
 
 
 def test_integration_toggle(admin, world, session_factory):
-    page = _text(admin.post("/connection/integration", data={"enabled": "1"},
-                            follow_redirects=True))
+    page = _text(
+        admin.post("/connection/integration", data={"enabled": "1"}, follow_redirects=True)
+    )
     assert "Integration is on" in page and "Turn integration off" in page
 
 
-def test_product_page_lists_only_active_catalog_items_and_maps(admin, simulator, session_factory,
-                                                             sim_state):
+def test_product_page_lists_only_active_catalog_items_and_maps(
+    admin, simulator, session_factory, sim_state
+):
     connect(admin, simulator.site)
     page = _text(admin.get("/products/"))
     assert "PB-BUS" in page and "Retired" not in page
     item = next(r for r in sim_state.records("catalog") if r["identifier"] == "PB-BUS")
-    response = admin.post("/products/pb-business", data={"cw_product_id": str(item["id"])},
-                          follow_redirects=True)
+    response = admin.post(
+        "/products/pb-business", data={"cw_product_id": str(item["id"])}, follow_redirects=True
+    )
     assert "billed as PB-BUS" in _text(response)
     with session_factory() as session:
         mapping = session.scalar(select(ProductMapping))
@@ -56,8 +59,9 @@ def test_product_page_without_connection_says_what_to_do(admin):
     assert "save the connection first" in _text(admin.get("/products/"))
 
 
-def test_automatch_then_manual_mapping_with_agreement(admin, world, simulator, session_factory,
-                                                     sim_state):
+def test_automatch_then_manual_mapping_with_agreement(
+    admin, world, simulator, session_factory, sim_state
+):
     connect(admin, simulator.site)
     _add_companies(session_factory, world.partner_id, "ACME  dental", "Bakery Bros", "Nobody Inc")
     page = _text(admin.post("/companies/automatch", follow_redirects=True))
@@ -69,16 +73,23 @@ def test_automatch_then_manual_mapping_with_agreement(admin, world, simulator, s
     cw_bakery = next(r for r in sim_state.records("companies") if r["name"] == "Bakery Bros")
     edit = _text(admin.get(f"/companies/{bakery.id}?cw_company={cw_bakery['id']}"))
     assert "Bakery Gold" in edit and "Bakery Silver" in edit and "Bakery Old" not in edit
-    missing = admin.post(f"/companies/{bakery.id}/map", data={"cw_company_id": cw_bakery["id"]},
-                         follow_redirects=True)
+    missing = admin.post(
+        f"/companies/{bakery.id}/map",
+        data={"cw_company_id": cw_bakery["id"]},
+        follow_redirects=True,
+    )
     assert "Choose a ConnectWise company and one of its agreements" in _text(missing)
     gold = next(r for r in sim_state.records("agreements") if r["name"] == "Bakery Gold")
-    saved = admin.post(f"/companies/{bakery.id}/map", follow_redirects=True,
-                       data={"cw_company_id": cw_bakery["id"], "agreement_id": gold["id"]})
+    saved = admin.post(
+        f"/companies/{bakery.id}/map",
+        follow_redirects=True,
+        data={"cw_company_id": cw_bakery["id"], "agreement_id": gold["id"]},
+    )
     assert "billed on agreement Bakery Gold" in _text(saved)
     with session_factory() as session:
-        mapping = session.scalar(select(CompanyMapping)
-                                 .where(CompanyMapping.company_id == bakery.id))
+        mapping = session.scalar(
+            select(CompanyMapping).where(CompanyMapping.company_id == bakery.id)
+        )
         assert (mapping.agreement_id, mapping.matched_by) == (gold["id"], "manual")
 
 
@@ -86,8 +97,11 @@ def test_agreement_of_another_cw_company_is_refused(admin, world, simulator, sim
     connect(admin, simulator.site)
     dental = next(r for r in sim_state.records("companies") if r["name"] == "Acme Dental")
     gold = next(r for r in sim_state.records("agreements") if r["name"] == "Bakery Gold")
-    response = admin.post(f"/companies/{world.company_id}/map", follow_redirects=True,
-                          data={"cw_company_id": dental["id"], "agreement_id": gold["id"]})
+    response = admin.post(
+        f"/companies/{world.company_id}/map",
+        follow_redirects=True,
+        data={"cw_company_id": dental["id"], "agreement_id": gold["id"]},
+    )
     assert "belongs to ConnectWise company" in _text(response)
 
 
@@ -115,16 +129,27 @@ def test_search_treats_wildcards_literally(admin, world, session_factory):
 
 
 def test_schedule_shows_next_run_in_partner_zone(admin, world):
-    form = {"frequency": "weekly", "weekday": "4", "at_time": "06:30",
-            "timezone": "America/New_York", "count_basis": "live", "enabled": "1"}
+    form = {
+        "frequency": "weekly",
+        "weekday": "4",
+        "at_time": "06:30",
+        "timezone": "America/New_York",
+        "count_basis": "live",
+        "enabled": "1",
+    }
     page = _text(admin.post("/schedule/", data=form, follow_redirects=True))
     assert "Schedule saved" in page
     assert "2026-03-13 06:30 EDT" in page  # the Friday after 2026-03-10, New York time
 
 
 def test_schedule_rejects_bad_zone_and_changes_nothing(admin, world, session_factory):
-    form = {"frequency": "daily", "at_time": "06:30", "timezone": "Mars/Base",
-            "count_basis": "month_end", "enabled": "1"}
+    form = {
+        "frequency": "daily",
+        "at_time": "06:30",
+        "timezone": "Mars/Base",
+        "count_basis": "month_end",
+        "enabled": "1",
+    }
     response = admin.post("/schedule/", data=form)
     assert response.status_code == 422 and "unknown time zone" in _text(response)
     assert "No schedule yet" in _text(admin.get("/schedule/"))
@@ -146,22 +171,33 @@ def test_dashboard_figures(admin, world):
 
 
 def test_usage_chart_and_upload(admin, world):
-    csv = ("company_id,company_name,user_id,user_email,product,active_from,active_to\n"
-           "c-9,Zeta Ltd,u1,u1@zeta.test,pb-business,2025-11-02T00:00:00Z,\n"
-           "c-9,Zeta Ltd,u2,u2@zeta.test,pb-business,2025-12-05T00:00:00Z,\n")
-    response = admin.post("/usage/upload", data={"file": (_bytes(csv), "seats.csv")},
-                          content_type="multipart/form-data", follow_redirects=True)
+    csv = (
+        "company_id,company_name,user_id,user_email,product,active_from,active_to\n"
+        "c-9,Zeta Ltd,u1,u1@zeta.test,pb-business,2025-11-02T00:00:00Z,\n"
+        "c-9,Zeta Ltd,u2,u2@zeta.test,pb-business,2025-12-05T00:00:00Z,\n"
+    )
+    response = admin.post(
+        "/usage/upload",
+        data={"file": (_bytes(csv), "seats.csv")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
     assert "Imported 2 rows" in _text(response)
     page = _text(admin.get("/usage/"))
     assert "<svg" in page and "Zeta Ltd" in page and "2026-02" in page
 
 
 def test_usage_upload_rejects_the_whole_file_with_line_errors(admin, world, session_factory):
-    csv = ("company_id,company_name,user_id,user_email,product,active_from,active_to\n"
-           "c-9,Zeta Ltd,u1,u1@zeta.test,pb-business,2025-11-02T00:00:00Z,\n"
-           "c-9,Zeta Ltd,u2,u2@zeta.test,nope,yesterday,\n")
-    response = admin.post("/usage/upload", data={"file": (_bytes(csv), "seats.csv")},
-                          content_type="multipart/form-data")
+    csv = (
+        "company_id,company_name,user_id,user_email,product,active_from,active_to\n"
+        "c-9,Zeta Ltd,u1,u1@zeta.test,pb-business,2025-11-02T00:00:00Z,\n"
+        "c-9,Zeta Ltd,u2,u2@zeta.test,nope,yesterday,\n"
+    )
+    response = admin.post(
+        "/usage/upload",
+        data={"file": (_bytes(csv), "seats.csv")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 422
     assert "nothing was imported" in _text(response) and "<td>3</td>" in _text(response)
     with session_factory() as session:
@@ -179,20 +215,27 @@ def _ready_to_sync(admin, world, simulator, sim_state):
     connect(admin, simulator.site)
     item = next(r for r in sim_state.records("catalog") if r["identifier"] == "PB-BUS")
     admin.post("/products/pb-business", data={"cw_product_id": str(item["id"])})
-    agreement = next(r for r in sim_state.records("agreements")
-                     if r["name"] == "Acme Managed Services")
-    admin.post(f"/companies/{world.company_id}/map",
-               data={"cw_company_id": agreement["company"]["id"], "agreement_id": agreement["id"]})
-    csv = ("company_id,company_name,user_id,user_email,product,active_from,active_to\n"
-           "acme-1,Acme Dental,u1,u1@acme.test,pb-business,2025-12-01T00:00:00Z,\n")
-    admin.post("/usage/upload", data={"file": (_bytes(csv), "seats.csv")},
-               content_type="multipart/form-data")
+    agreement = next(
+        r for r in sim_state.records("agreements") if r["name"] == "Acme Managed Services"
+    )
+    admin.post(
+        f"/companies/{world.company_id}/map",
+        data={"cw_company_id": agreement["company"]["id"], "agreement_id": agreement["id"]},
+    )
+    csv = (
+        "company_id,company_name,user_id,user_email,product,active_from,active_to\n"
+        "acme-1,Acme Dental,u1,u1@acme.test,pb-business,2025-12-01T00:00:00Z,\n"
+    )
+    admin.post(
+        "/usage/upload",
+        data={"file": (_bytes(csv), "seats.csv")},
+        content_type="multipart/form-data",
+    )
     admin.post("/connection/integration", data={"enabled": "1"})
     return agreement["id"]
 
 
-def test_preview_then_apply_writes_the_previewed_quantity(app, admin, world, simulator,
-                                                          sim_state):
+def test_preview_then_apply_writes_the_previewed_quantity(app, admin, world, simulator, sim_state):
     agreement_id = _ready_to_sync(admin, world, simulator, sim_state)
     preview = admin.post("/sync/preview")
     assert preview.status_code == 302 and "/sync/preview/" in preview.headers["Location"]
@@ -222,8 +265,13 @@ def test_sync_now_runs_in_the_background(app, admin, world, simulator, sim_state
 def test_second_sync_now_while_running_starts_nothing(app, admin, world, session_factory):
     from billing_sync.lease import acquire_lease
 
-    assert acquire_lease(session_factory, world.partner_id, "someone-else",
-                         now=app.extensions["billing_sync"].clock(), seconds=300)
+    assert acquire_lease(
+        session_factory,
+        world.partner_id,
+        "someone-else",
+        now=app.extensions["billing_sync"].clock(),
+        seconds=300,
+    )
     response = admin.post("/sync/now", follow_redirects=True)
     assert "A sync is already running; nothing new was started" in _text(response)
     with session_factory() as session:

@@ -19,8 +19,12 @@ PRIVATE_KEY = "PrivKey-Do-Not-Leak-7f3e"
 
 def _url(rule, world) -> str:
     """A concrete URL for a rule, filling its arguments with our own partner's ids."""
-    values = {"company_id": world.company_id, "run_id": world.run_id, "code": "pb-business",
-              "filename": "style.css"}
+    values = {
+        "company_id": world.company_id,
+        "run_id": world.run_id,
+        "code": "pb-business",
+        "filename": "style.css",
+    }
     return rule.build({name: values[name] for name in rule.arguments})[1]
 
 
@@ -46,46 +50,60 @@ def test_every_route_but_login_needs_a_session(app, world):
 
 
 def test_viewer_gets_403_on_every_write(app, world, viewer):
-    writes = [(rule, method) for rule, method in _routes(app, WRITE_METHODS)
-              if rule.endpoint not in {"auth.login", "auth.logout"}]
+    writes = [
+        (rule, method)
+        for rule, method in _routes(app, WRITE_METHODS)
+        if rule.endpoint not in {"auth.login", "auth.logout"}
+    ]
     assert len(writes) >= 13
     for rule, method in writes:
         assert viewer.open(_url(rule, world), method=method).status_code == 403, rule.rule
 
 
-@pytest.mark.parametrize("path", ["/connection/", "/products/", "/companies/", "/schedule/",
-                                  "/sync/", "/usage/upload"])
+@pytest.mark.parametrize(
+    "path", ["/connection/", "/products/", "/companies/", "/schedule/", "/sync/", "/usage/upload"]
+)
 def test_viewer_cannot_open_admin_pages(viewer, path):
     assert viewer.get(path).status_code == 403
 
 
 def test_viewer_reads_dashboard_runs_and_usage(viewer, world):
-    for path in ("/", "/runs/", f"/runs/{world.run_id}", f"/runs/{world.run_id}/status.json",
-                 "/usage/", f"/usage/companies/{world.company_id}"):
+    for path in (
+        "/",
+        "/runs/",
+        f"/runs/{world.run_id}",
+        f"/runs/{world.run_id}/status.json",
+        "/usage/",
+        f"/usage/companies/{world.company_id}",
+    ):
         response = viewer.get(path)
         assert response.status_code == 200, path
     page = viewer.get("/").get_data(as_text=True)
     assert "/connection/" not in page and "Sign out" in page
 
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/companies/{company}"),
-    ("POST", "/companies/{company}/map"),
-    ("POST", "/companies/{company}/exclude"),
-    ("POST", "/companies/{company}/include"),
-    ("GET", "/runs/{run}"),
-    ("GET", "/runs/{run}/status.json"),
-    ("GET", "/sync/preview/{run}"),
-    ("GET", "/usage/companies/{company}"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/companies/{company}"),
+        ("POST", "/companies/{company}/map"),
+        ("POST", "/companies/{company}/exclude"),
+        ("POST", "/companies/{company}/include"),
+        ("GET", "/runs/{run}"),
+        ("GET", "/runs/{run}/status.json"),
+        ("GET", "/sync/preview/{run}"),
+        ("GET", "/usage/companies/{company}"),
+    ],
+)
 def test_another_partners_ids_are_not_found(admin, world, session_factory, method, path):
     url = path.format(company=world.theirs_company_id, run=world.theirs_run_id)
     response = admin.open(url, method=method, data={"cw_company_id": "7", "agreement_id": "70"})
     assert response.status_code == 404
     assert "Globex" not in response.get_data(as_text=True)
     with session_factory() as session:
-        mapping = session.scalar(select(CompanyMapping).where(
-            CompanyMapping.company_id == world.theirs_company_id))
+        mapping = session.scalar(
+            select(CompanyMapping).where(CompanyMapping.company_id == world.theirs_company_id)
+        )
         assert mapping.status == "mapped"
 
 
@@ -105,8 +123,13 @@ def test_forms_without_a_valid_csrf_token_get_400(app):
 
 
 def _save_connection(client, site="http://127.0.0.1:9", private_key=PRIVATE_KEY, **extra):
-    form = {"site": site, "company_id": "training", "public_key": "pub",
-            "private_key": private_key, "client_id": "5f1e6a3c-0000-4000-8000-000000000001"}
+    form = {
+        "site": site,
+        "company_id": "training",
+        "public_key": "pub",
+        "private_key": private_key,
+        "client_id": "5f1e6a3c-0000-4000-8000-000000000001",
+    }
     return client.post("/connection/", data={**form, **extra})
 
 
@@ -114,13 +137,15 @@ def test_private_key_is_never_rendered_nor_logged(app, admin, world, simulator, 
     caplog.set_level(logging.DEBUG)
     bodies = [_save_connection(admin, client_id="not-a-guid").get_data(as_text=True)]
     assert _save_connection(admin, site=simulator.site).status_code == 302
-    bodies.append(admin.post("/connection/authenticate", follow_redirects=True)
-                  .get_data(as_text=True))  # the simulator knows another key: a failed check
+    bodies.append(
+        admin.post("/connection/authenticate", follow_redirects=True).get_data(as_text=True)
+    )  # the simulator knows another key: a failed check
     assert "Check the ConnectWise site" in bodies[-1]
     assert connect(admin, simulator.site, private_key=PRIVATE_KEY).status_code == 302
     simulator.state.private_key = PRIVATE_KEY
-    bodies.append(admin.post("/connection/authenticate", follow_redirects=True)
-                  .get_data(as_text=True))
+    bodies.append(
+        admin.post("/connection/authenticate", follow_redirects=True).get_data(as_text=True)
+    )
     assert "Authenticated" in bodies[-1]
     for rule, _ in _routes(app, {"GET"}):
         if rule.endpoint != "static":
@@ -150,8 +175,9 @@ def test_private_site_refused_unless_allowed(settings, session_factory, world, s
     login(client, "admin@acme.test")
     response = _save_connection(client, site=site)
     assert response.status_code == 422
-    assert "BILLING_SYNC_ALLOW_PRIVATE_HOSTS" in response.get_data(as_text=True) \
-        or "plain http" in response.get_data(as_text=True)
+    assert "BILLING_SYNC_ALLOW_PRIVATE_HOSTS" in response.get_data(
+        as_text=True
+    ) or "plain http" in response.get_data(as_text=True)
     with session_factory() as session:
         assert session.scalar(select(Connection)) is None
 
@@ -163,8 +189,9 @@ def test_private_site_accepted_when_allowed(admin, session_factory):
 
 
 def test_failed_logins_are_rate_limited(settings, session_factory, world):
-    app = create_app(dataclasses.replace(settings, login_rate_limit="3/5m"),
-                     session_factory=session_factory)
+    app = create_app(
+        dataclasses.replace(settings, login_rate_limit="3/5m"), session_factory=session_factory
+    )
     app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
     client = app.test_client()
     for _ in range(3):
@@ -174,8 +201,9 @@ def test_failed_logins_are_rate_limited(settings, session_factory, world):
 
 
 def test_session_cookie_flags(settings, session_factory, world):
-    app = create_app(dataclasses.replace(settings, session_cookie_secure=True),
-                     session_factory=session_factory)
+    app = create_app(
+        dataclasses.replace(settings, session_cookie_secure=True), session_factory=session_factory
+    )
     app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
     response = login(app.test_client(), "admin@acme.test")
     cookie = response.headers["Set-Cookie"]
@@ -184,6 +212,7 @@ def test_session_cookie_flags(settings, session_factory, world):
 
 def test_login_does_not_redirect_off_site(app):
     client = app.test_client()
-    response = client.post("/login?next=//evil.example/x",
-                           data={"email": "admin@acme.test", "password": PASSWORD})
+    response = client.post(
+        "/login?next=//evil.example/x", data={"email": "admin@acme.test", "password": PASSWORD}
+    )
     assert response.headers["Location"] == "/"

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import Any
 
-from billing_sync.simulator import listing, validation
-from billing_sync.simulator import records as rec
-from billing_sync.simulator.errors import ApiError, not_found
-from billing_sync.simulator.state import SimulatorState
+from cw_simulator import listing, validation
+from cw_simulator import records as rec
+from cw_simulator.errors import ApiError, not_found
+from cw_simulator.store import SimulatorState
 
 Record = dict[str, Any]
 # Fields that may be absent from a record (CW omits nulls) but can still be queried.

@@ -12,11 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from billing_sync.simulator import resources
-from billing_sync.simulator.errors import ApiError
-from billing_sync.simulator.records import VERSION
-from billing_sync.simulator.resources import Request, Response, Route
-from billing_sync.simulator.state import LOST_RESPONSE, LoggedRequest, SimulatorState
+from cw_simulator import resources
+from cw_simulator.errors import ApiError
+from cw_simulator.records import VERSION
+from cw_simulator.resources import Request, Response, Route
+from cw_simulator.store import LOST_RESPONSE, LoggedRequest, SimulatorState
 
 _COMPANY_INFO = re.compile(r"/login/companyinfo/(?P<company>[^/]+)/?")
 _CONTROL_PREFIX = "/__simulator/"

@@ -7,8 +7,8 @@ from collections.abc import Collection
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from billing_sync.simulator.conditions import ConditionError, Predicate, parse_conditions
-from billing_sync.simulator.errors import ApiError
+from cw_simulator.conditions import ConditionError, Predicate, parse_conditions
+from cw_simulator.errors import ApiError
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 1000

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from billing_sync.simulator.conditions import parse_datetime
+from cw_simulator.conditions import parse_datetime
+
+KINDS = ("companies", "agreements", "catalog", "additions")  # the record tables
 
 VERSION = "v2025.8"
 COMPANY_STATUS_IDS = {"Active": 1, "Inactive": 2, "Not-Approved": 3, "Credit Hold": 4}

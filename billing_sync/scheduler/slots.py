@@ -39,21 +39,39 @@ class DueSchedule:
 def due_schedules(session: Session, now: datetime) -> list[DueSchedule]:
     """Schedules with a regular run, month close or credentials check due at `now`."""
     rows = session.execute(
-        select(Schedule, Partner).join(Partner, Partner.id == Schedule.partner_id)
-        .where(or_(Schedule.next_run_at <= now, Schedule.next_month_close_at <= now,
-                   Schedule.next_credentials_check_at <= now))
-        .order_by(Schedule.partner_id)).all()
-    return [DueSchedule(schedule_id=s.id, partner_id=p.id, partner=p.name, timezone=p.timezone,
-                        integration_enabled=p.integration_enabled, frequency=s.frequency,
-                        weekday=s.weekday, at_time=s.at_time, next_run_at=s.next_run_at,
-                        next_month_close_at=s.next_month_close_at,
-                        next_credentials_check_at=s.next_credentials_check_at)
-            for s, p in rows]
+        select(Schedule, Partner)
+        .join(Partner, Partner.id == Schedule.partner_id)
+        .where(
+            or_(
+                Schedule.next_run_at <= now,
+                Schedule.next_month_close_at <= now,
+                Schedule.next_credentials_check_at <= now,
+            )
+        )
+        .order_by(Schedule.partner_id)
+    ).all()
+    return [
+        DueSchedule(
+            schedule_id=s.id,
+            partner_id=p.id,
+            partner=p.name,
+            timezone=p.timezone,
+            integration_enabled=p.integration_enabled,
+            frequency=s.frequency,
+            weekday=s.weekday,
+            at_time=s.at_time,
+            next_run_at=s.next_run_at,
+            next_month_close_at=s.next_month_close_at,
+            next_credentials_check_at=s.next_credentials_check_at,
+        )
+        for s, p in rows
+    ]
 
 
 def _move(session: Session, slot: DueSchedule, column, old: datetime, **values) -> bool:
-    result = session.execute(update(Schedule).where(Schedule.id == slot.schedule_id, column == old)
-                             .values(**values))
+    result = session.execute(
+        update(Schedule).where(Schedule.id == slot.schedule_id, column == old).values(**values)
+    )
     return result.rowcount == 1
 
 
@@ -61,10 +79,21 @@ def claim_run(session: Session, slot: DueSchedule, now: datetime) -> bool:
     """Take the due regular run; the next slot is the first after `now` (catch-up runs once)."""
     if slot.next_run_at is None or slot.next_run_at > now:
         return False
-    following = due.next_run_after(now, frequency=slot.frequency, at=due.parse_at(slot.at_time),
-                                   tz=slot.timezone, weekday=slot.weekday)
-    return _move(session, slot, Schedule.next_run_at, slot.next_run_at,
-                 next_run_at=following, last_run_at=now)
+    following = due.next_run_after(
+        now,
+        frequency=slot.frequency,
+        at=due.parse_at(slot.at_time),
+        tz=slot.timezone,
+        weekday=slot.weekday,
+    )
+    return _move(
+        session,
+        slot,
+        Schedule.next_run_at,
+        slot.next_run_at,
+        next_run_at=following,
+        last_run_at=now,
+    )
 
 
 def claim_month_close(session: Session, slot: DueSchedule, now: datetime, close_at: str) -> bool:
@@ -73,47 +102,76 @@ def claim_month_close(session: Session, slot: DueSchedule, now: datetime, close_
         return False
     following = due.next_month_close_after(now, at=due.parse_at(close_at), tz=slot.timezone)
     closed = latest_closed_period(now, slot.timezone)  # after downtime, older months are past
-    return _move(session, slot, Schedule.next_month_close_at, slot.next_month_close_at,
-                 next_month_close_at=following, last_month_close_period=closed.first_day)
+    return _move(
+        session,
+        slot,
+        Schedule.next_month_close_at,
+        slot.next_month_close_at,
+        next_month_close_at=following,
+        last_month_close_period=closed.first_day,
+    )
 
 
-def reopen_month_close(session: Session, slot: DueSchedule, now: datetime,
-                       close_at: str) -> None:
+def reopen_month_close(session: Session, slot: DueSchedule, now: datetime, close_at: str) -> None:
     """Put a claimed month close back so the next tick tries again (it must always run)."""
     following = due.next_month_close_after(now, at=due.parse_at(close_at), tz=slot.timezone)
-    _move(session, slot, Schedule.next_month_close_at, following,
-          next_month_close_at=slot.next_month_close_at)
+    _move(
+        session,
+        slot,
+        Schedule.next_month_close_at,
+        following,
+        next_month_close_at=slot.next_month_close_at,
+    )
 
 
 def claim_credentials_check(session: Session, slot: DueSchedule, now: datetime) -> bool:
     """Take the due daily credentials check."""
     if slot.next_credentials_check_at is None or slot.next_credentials_check_at > now:
         return False
-    return _move(session, slot, Schedule.next_credentials_check_at,
-                 slot.next_credentials_check_at,
-                 next_credentials_check_at=(now + CREDENTIALS_CHECK_EVERY).replace(microsecond=0))
+    return _move(
+        session,
+        slot,
+        Schedule.next_credentials_check_at,
+        slot.next_credentials_check_at,
+        next_credentials_check_at=(now + CREDENTIALS_CHECK_EVERY).replace(microsecond=0),
+    )
 
 
 def unscheduled_partners(session: Session) -> list[Partner]:
     """Partners with a connection and integration enabled but no schedule row yet."""
-    return list(session.scalars(
-        select(Partner).join(Connection, Connection.partner_id == Partner.id)
-        .where(Partner.integration_enabled.is_(True),
-               ~select(Schedule.id).where(Schedule.partner_id == Partner.id).exists())))
+    return list(
+        session.scalars(
+            select(Partner)
+            .join(Connection, Connection.partner_id == Partner.id)
+            .where(
+                Partner.integration_enabled.is_(True),
+                ~select(Schedule.id).where(Schedule.partner_id == Partner.id).exists(),
+            )
+        )
+    )
 
 
 def adopt(session: Session, partner: Partner, *, now: datetime, close_at: str) -> Schedule:
     """Give a schedule-less partner month-close runs and credentials checks, no regular runs."""
-    schedule = Schedule(partner_id=partner.id, frequency="daily", weekday=None, at_time=close_at,
-                        enabled=False, next_run_at=None, updated_at=now,
-                        next_credentials_check_at=now.replace(microsecond=0),
-                        next_month_close_at=due.next_month_close_after(
-                            now, at=due.parse_at(close_at), tz=partner.timezone))
+    schedule = Schedule(
+        partner_id=partner.id,
+        frequency="daily",
+        weekday=None,
+        at_time=close_at,
+        enabled=False,
+        next_run_at=None,
+        updated_at=now,
+        next_credentials_check_at=now.replace(microsecond=0),
+        next_month_close_at=due.next_month_close_after(
+            now, at=due.parse_at(close_at), tz=partner.timezone
+        ),
+    )
     session.add(schedule)
     return schedule
 
 
 def latest_run_id(session: Session, partner_id: int, since: datetime) -> int | None:
     """The newest run of the partner started at or after `since` (to name it in a log line)."""
-    return session.scalar(select(func.max(Run.id)).where(Run.partner_id == partner_id,
-                                                         Run.started_at >= since))
+    return session.scalar(
+        select(func.max(Run.id)).where(Run.partner_id == partner_id, Run.started_at >= since)
+    )

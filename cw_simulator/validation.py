@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing_sync.simulator import records as rec
-from billing_sync.simulator.errors import field_error, invalid
-from billing_sync.simulator.state import SimulatorState
+from cw_simulator import records as rec
+from cw_simulator.errors import field_error, invalid
+from cw_simulator.store import SimulatorState
 
 Record = dict[str, Any]
 

@@ -3,9 +3,10 @@
 Control endpoints under `/__simulator/` (stats, faults, reset-log, seed) have no auth: test-only.
 """
 
-from billing_sync.simulator.runner import load_seed_file, run_simulator, serve_forever
-from billing_sync.simulator.server import Simulator
-from billing_sync.simulator.state import LOST_RESPONSE, Faults, LoggedRequest, SimulatorState
+from cw_simulator.runner import load_seed_file, run_simulator, serve_forever
+from cw_simulator.seed import state_from_seed
+from cw_simulator.server import Simulator
+from cw_simulator.store import LOST_RESPONSE, Faults, LoggedRequest, SimulatorState
 
 __all__ = [
     "LOST_RESPONSE",
@@ -16,4 +17,5 @@ __all__ = [
     "load_seed_file",
     "run_simulator",
     "serve_forever",
+    "state_from_seed",
 ]

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from billing_sync.simulator import records as rec
-from billing_sync.simulator.conditions import parse_datetime
-from billing_sync.simulator.faults import Faults
-from billing_sync.simulator.seed import KINDS, load_records
+from cw_simulator import records as rec
+from cw_simulator.conditions import parse_datetime
+from cw_simulator.faults import Faults
+from cw_simulator.records import KINDS
 
 LOST_RESPONSE = 0  # LoggedRequest.status of a POST whose response was deliberately never sent
 SEED_FORMAT = "billing-sync-cw-simulator/1"
@@ -221,17 +221,6 @@ class SimulatorState:
                 },
                 **{kind: self.records(kind) for kind in KINDS},
             }
-
-    @classmethod
-    def from_seed(cls, seed: dict[str, Any]) -> SimulatorState:
-        """A state built from `to_seed()` output or a hand-written seed of partial CW records."""
-        creds = seed.get("credentials", {})
-        names = ("companyId", "publicKey", "privateKey", "clientId", "codebase", "companyName")
-        args = ("company_id", "public_key", "private_key", "client_id", "codebase", "company_name")
-        given = {arg: creds[name] for name, arg in zip(names, args, strict=True) if name in creds}
-        state = cls(**given)
-        load_records(state, seed)
-        return state
 
     # -- log ----------------------------------------------------------------------------------
 

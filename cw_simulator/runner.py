@@ -8,15 +8,16 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from billing_sync.simulator.server import Simulator
-from billing_sync.simulator.state import SimulatorState
+from cw_simulator.seed import state_from_seed
+from cw_simulator.server import Simulator
+from cw_simulator.store import SimulatorState
 
 EXAMPLE_SEED = Path(__file__).with_name("example_seed.json")
 
 
 def load_seed_file(path: str | Path) -> SimulatorState:
     """A state from a seed JSON file (format: see example_seed.json)."""
-    return SimulatorState.from_seed(json.loads(Path(path).read_text(encoding="utf-8")))
+    return state_from_seed(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def serve_forever(

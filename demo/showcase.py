@@ -12,12 +12,13 @@ from pathlib import Path
 
 import click
 
-from billing_sync import catalog, connections, mappings, partners
+from billing_sync import catalog, mappings, partner_connection, partners
 from billing_sync.db import init_db, make_engine, make_session_factory
 from billing_sync.settings import Settings
-from billing_sync.simulator import Simulator, SimulatorState
 from billing_sync.sync import run_sync
+from billing_sync.sync.report import format_report
 from billing_sync.usage import UsageRow, import_usage_csv, write_usage_csv
+from cw_simulator import Simulator, SimulatorState
 
 CLIENT_ID = "5f1e6a3c-0000-4000-8000-000000000de0"
 CUSTOMERS = [
@@ -135,13 +136,13 @@ def seed_partner(factory, settings: Settings, site: str, now: datetime) -> tuple
         partners.create_user(
             session, partner, "finance@demo-msp.example", password, role="viewer", now=now
         )
-        form = connections.ConnectionForm(
+        form = partner_connection.ConnectionForm(
             site, "demo", "demo-public", "demo-private-key-9c1d", CLIENT_ID
         )
-        connections.save_connection(session, settings, partner, form, now=now)
-        connections.authenticate(session, settings, partner.id, now=now)
+        partner_connection.save_connection(session, settings, partner, form, now=now)
+        partner_connection.authenticate(session, settings, partner.id, now=now)
         partners.set_integration(partner, True)
-        with connections.client_for(session, settings, partner.id) as client:
+        with partner_connection.client_for(session, settings, partner.id) as client:
             items = {i.identifier: i for i in client.catalog_items()}
             for code, name, ident in PRODUCTS:
                 product = catalog.add_product(session, code, name)
@@ -174,7 +175,6 @@ def run_demo(*, port: int = 8000, serve: bool = True) -> None:
     now = datetime.now(UTC)
     partner_id, password = seed_partner(factory, settings, simulator.site, now)
     click.echo(f"ConnectWise simulator on {simulator.site}; database {settings.database_url}\n")
-    from billing_sync.cli.sync_cmd import format_report
 
     click.secho("Preview (dry run): what a sync would change", bold=True)
     click.echo(

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from billing_sync.simulator import records as rec
+from cw_simulator import records as rec
+from cw_simulator.records import KINDS
+from cw_simulator.store import SimulatorState
 
-if TYPE_CHECKING:
-    from billing_sync.simulator.state import SimulatorState
 
-KINDS = ("companies", "agreements", "catalog", "additions")
+def state_from_seed(seed: dict[str, Any]) -> SimulatorState:
+    """A state built from `to_seed()` output or a hand-written seed of partial CW records."""
+    creds = seed.get("credentials", {})
+    names = ("companyId", "publicKey", "privateKey", "clientId", "codebase", "companyName")
+    args = ("company_id", "public_key", "private_key", "client_id", "codebase", "company_name")
+    given = {arg: creds[name] for name, arg in zip(names, args, strict=True) if name in creds}
+    state = SimulatorState(**given)
+    load_records(state, seed)
+    return state
 
 
 def load_records(state: SimulatorState, seed: dict[str, Any]) -> None:

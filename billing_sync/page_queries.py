@@ -104,14 +104,19 @@ def _company_filter(partner_id: int, search: str) -> list:
     conditions = [Company.partner_id == partner_id]
     if search.strip():
         pattern = _like(search.strip())
-        conditions.append(or_(Company.name.ilike(pattern, escape="\\"),
-                              Company.external_id.ilike(pattern, escape="\\")))
+        conditions.append(
+            or_(
+                Company.name.ilike(pattern, escape="\\"),
+                Company.external_id.ilike(pattern, escape="\\"),
+            )
+        )
     return conditions
 
 
 def _with_mapping(query: Select) -> Select:
-    return query.select_from(Company).outerjoin(CompanyMapping,
-                                                CompanyMapping.company_id == Company.id)
+    return query.select_from(Company).outerjoin(
+        CompanyMapping, CompanyMapping.company_id == Company.id
+    )
 
 
 def mapping_counts(session: Session, partner_id: int, search: str = "") -> dict[str, int]:
@@ -123,16 +128,35 @@ def mapping_counts(session: Session, partner_id: int, search: str = "") -> dict[
     return counts
 
 
-def company_page(session: Session, partner_id: int, *, tab: str, search: str = "", page: int = 1,
-                 per_page: int = 50) -> Page:
+def company_page(
+    session: Session,
+    partner_id: int,
+    *,
+    tab: str,
+    search: str = "",
+    page: int = 1,
+    per_page: int = 50,
+) -> Page:
     """One page of a tab of the company mappings listing, sorted by name."""
     conditions = [*_company_filter(partner_id, search), tab == TAB_STATUS]
     total = session.scalar(_with_mapping(select(func.count(Company.id))).where(*conditions))
-    query = _with_mapping(select(
-        Company.id, Company.external_id, Company.name, TAB_STATUS, CompanyMapping.cw_company_id,
-        CompanyMapping.cw_company_name, CompanyMapping.agreement_id, CompanyMapping.agreement_name,
-        CompanyMapping.matched_by,
-    )).where(*conditions).order_by(func.lower(Company.name), Company.id)
+    query = (
+        _with_mapping(
+            select(
+                Company.id,
+                Company.external_id,
+                Company.name,
+                TAB_STATUS,
+                CompanyMapping.cw_company_id,
+                CompanyMapping.cw_company_name,
+                CompanyMapping.agreement_id,
+                CompanyMapping.agreement_name,
+                CompanyMapping.matched_by,
+            )
+        )
+        .where(*conditions)
+        .order_by(func.lower(Company.name), Company.id)
+    )
     rows = session.execute(query.limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
     outcomes = last_sync_outcomes(session, partner_id, [row[0] for row in rows])
     items = []
@@ -142,16 +166,20 @@ def company_page(session: Session, partner_id: int, *, tab: str, search: str = "
     return Page(items, total or 0, max(page, 1), per_page)
 
 
-def last_sync_outcomes(session: Session, partner_id: int, company_ids: list[int]
-                       ) -> dict[int, tuple[datetime, list[tuple[str, str | None]]]]:
+def last_sync_outcomes(
+    session: Session, partner_id: int, company_ids: list[int]
+) -> dict[int, tuple[datetime, list[tuple[str, str | None]]]]:
     """Per company: when the latest real run touched it, and that run's errors for it."""
     if not company_ids:
         return {}
     latest_query = (
         select(RunItem.company_id, func.max(RunItem.run_id))
         .join(Run, Run.id == RunItem.run_id)
-        .where(RunItem.partner_id == partner_id, RunItem.company_id.in_(company_ids),
-               Run.dry_run.is_(False))
+        .where(
+            RunItem.partner_id == partner_id,
+            RunItem.company_id.in_(company_ids),
+            Run.dry_run.is_(False),
+        )
         .group_by(RunItem.company_id)
     )
     latest = {company_id: run_id for company_id, run_id in session.execute(latest_query)}
@@ -160,8 +188,14 @@ def last_sync_outcomes(session: Session, partner_id: int, company_ids: list[int]
     # Two steps, because joining the grouped subquery back makes SQLite scan the whole ledger;
     # fetching by run id uses the run index and touches only the few runs that matter.
     query = (
-        select(RunItem.company_id, RunItem.run_id, Run.started_at, RunItem.action,
-               RunItem.error, RunItem.advice)
+        select(
+            RunItem.company_id,
+            RunItem.run_id,
+            Run.started_at,
+            RunItem.action,
+            RunItem.error,
+            RunItem.advice,
+        )
         .join(Run, Run.id == RunItem.run_id)
         .where(RunItem.run_id.in_(set(latest.values())), RunItem.company_id.in_(list(latest)))
         .order_by(RunItem.id)
@@ -198,20 +232,38 @@ def get_run(session: Session, partner_id: int, run_id: int) -> Run:
     return run
 
 
-def runs_page(session: Session, partner_id: int, *, page: int = 1, per_page: int = 25,
-              include_previews: bool = False) -> Page:
+def runs_page(
+    session: Session,
+    partner_id: int,
+    *,
+    page: int = 1,
+    per_page: int = 25,
+    include_previews: bool = False,
+) -> Page:
     """Runs newest first; previews (dry runs) only when asked for."""
     conditions = [Run.partner_id == partner_id]
     if not include_previews:
         conditions.append(Run.dry_run.is_(False))
     total = session.scalar(select(func.count(Run.id)).where(*conditions)) or 0
-    query = (select(Run).where(*conditions).order_by(Run.started_at.desc(), Run.id.desc())
-             .limit(per_page).offset((max(page, 1) - 1) * per_page))
+    query = (
+        select(Run)
+        .where(*conditions)
+        .order_by(Run.started_at.desc(), Run.id.desc())
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    )
     return Page(list(session.scalars(query)), total, max(page, 1), per_page)
 
 
-def run_items(session: Session, partner_id: int, run_id: int, *, action: str | None = None,
-              page: int = 1, per_page: int = 200) -> Page:
+def run_items(
+    session: Session,
+    partner_id: int,
+    run_id: int,
+    *,
+    action: str | None = None,
+    page: int = 1,
+    per_page: int = 200,
+) -> Page:
     """A run's ledger, optionally one action only ("error" also matches items carrying an error)."""
     conditions = [RunItem.partner_id == partner_id, RunItem.run_id == run_id]
     if action == "error":
@@ -220,17 +272,30 @@ def run_items(session: Session, partner_id: int, run_id: int, *, action: str | N
         conditions.append(RunItem.action == action)
     total = session.scalar(select(func.count(RunItem.id)).where(*conditions)) or 0
     query = (
-        select(RunItem.id, RunItem.company_id, Company.external_id, Company.name, Product.code,
-               RunItem.agreement_id, CompanyMapping.agreement_name, RunItem.addition_id,
-               RunItem.action, RunItem.state, RunItem.quantity_before, RunItem.quantity_after,
-               RunItem.error, RunItem.advice)
+        select(
+            RunItem.id,
+            RunItem.company_id,
+            Company.external_id,
+            Company.name,
+            Product.code,
+            RunItem.agreement_id,
+            CompanyMapping.agreement_name,
+            RunItem.addition_id,
+            RunItem.action,
+            RunItem.state,
+            RunItem.quantity_before,
+            RunItem.quantity_after,
+            RunItem.error,
+            RunItem.advice,
+        )
         .select_from(RunItem)
         .outerjoin(Company, Company.id == RunItem.company_id)
         .outerjoin(Product, Product.id == RunItem.product_id)
         .outerjoin(CompanyMapping, CompanyMapping.company_id == RunItem.company_id)
         .where(*conditions)
         .order_by(func.lower(Company.name), Product.code, RunItem.id)
-        .limit(per_page).offset((max(page, 1) - 1) * per_page)
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
     )
     items = [ItemRow(*row) for row in session.execute(query)]
     return Page(items, total, max(page, 1), per_page)
@@ -238,9 +303,11 @@ def run_items(session: Session, partner_id: int, run_id: int, *, action: str | N
 
 def action_counts(session: Session, partner_id: int, run_id: int) -> dict[str, int]:
     """How many ledger items of a run took each action."""
-    query = (select(RunItem.action, func.count(RunItem.id))
-             .where(RunItem.partner_id == partner_id, RunItem.run_id == run_id)
-             .group_by(RunItem.action))
+    query = (
+        select(RunItem.action, func.count(RunItem.id))
+        .where(RunItem.partner_id == partner_id, RunItem.run_id == run_id)
+        .group_by(RunItem.action)
+    )
     counts = dict.fromkeys(ACTIONS, 0)
     counts.update({action: n for action, n in session.execute(query)})
     return counts
@@ -250,16 +317,19 @@ def dashboard(session: Session, partner_id: int) -> Dashboard:
     """Integration status, last and running run, next run, mapping counts and open problems."""
     partner = session.get(Partner, partner_id)
     real = select(Run).where(Run.partner_id == partner_id, Run.dry_run.is_(False))
-    last_run = session.scalar(real.where(Run.status != "running")
-                              .order_by(Run.started_at.desc(), Run.id.desc()).limit(1))
-    running = session.scalar(real.where(Run.status == "running")
-                             .order_by(Run.started_at.desc()).limit(1))
+    last_run = session.scalar(
+        real.where(Run.status != "running").order_by(Run.started_at.desc(), Run.id.desc()).limit(1)
+    )
+    running = session.scalar(
+        real.where(Run.status == "running").order_by(Run.started_at.desc()).limit(1)
+    )
     schedule = session.scalar(select(Schedule).where(Schedule.partner_id == partner_id))
     problems = []
     if last_run is not None:
         problems = run_items(session, partner_id, last_run.id, action="error", per_page=20).items
-    mapped = session.scalar(select(func.count(ProductMapping.id))
-                            .where(ProductMapping.partner_id == partner_id))
+    mapped = session.scalar(
+        select(func.count(ProductMapping.id)).where(ProductMapping.partner_id == partner_id)
+    )
     return Dashboard(
         partner=partner,
         connection=session.scalar(select(Connection).where(Connection.partner_id == partner_id)),
@@ -282,8 +352,15 @@ class UsageHistory:
     series: dict[str, list[int]]  # product code -> one count per period
 
 
-def usage_history(session: Session, partner_id: int, tz: str, *, now: datetime, months: int = 12,
-                  company_id: int | None = None) -> UsageHistory:
+def usage_history(
+    session: Session,
+    partner_id: int,
+    tz: str,
+    *,
+    now: datetime,
+    months: int = 12,
+    company_id: int | None = None,
+) -> UsageHistory:
     """Month-end counts of the last `months` closed periods, summed per product."""
     last = latest_closed_period(now, tz)
     periods = [last]
@@ -299,11 +376,17 @@ def usage_history(session: Session, partner_id: int, tz: str, *, now: datetime, 
     return UsageHistory(periods, shown, {p.code: totals[p.id] for p in shown})
 
 
-def company_list(session: Session, partner_id: int, *, search: str = "", page: int = 1,
-                 per_page: int = 50) -> Page:
+def company_list(
+    session: Session, partner_id: int, *, search: str = "", page: int = 1, per_page: int = 50
+) -> Page:
     """Companies by name, searchable by name or external id (the usage page's picker)."""
     conditions = _company_filter(partner_id, search)
     total = session.scalar(select(func.count(Company.id)).where(*conditions)) or 0
-    query = (select(Company).where(*conditions).order_by(func.lower(Company.name), Company.id)
-             .limit(per_page).offset((max(page, 1) - 1) * per_page))
+    query = (
+        select(Company)
+        .where(*conditions)
+        .order_by(func.lower(Company.name), Company.id)
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    )
     return Page(list(session.scalars(query)), total, max(page, 1), per_page)

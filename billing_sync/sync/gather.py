@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from billing_sync import closing, counting
 from billing_sync.models import AdditionLink, Company, CompanyMapping, Partner, ProductMapping, Seat
 from billing_sync.periods import Period, latest_closed_period
+from billing_sync.sync.ledger import Link
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,6 @@ class MappedProduct:
     code: str
     name: str
     cw_product_id: int
-
-
-@dataclass(frozen=True)
-class Link:
-    """The addition last managed for a (company, product)."""
-
-    agreement_id: int
-    addition_id: int
 
 
 @dataclass
@@ -92,7 +85,12 @@ def _products(session: Session, partner_id: int) -> list[MappedProduct]:
 
 def _links(session: Session, partner_id: int) -> dict[tuple[int, int], Link]:
     rows = session.scalars(select(AdditionLink).where(AdditionLink.partner_id == partner_id))
-    return {(r.company_id, r.product_id): Link(r.agreement_id, r.addition_id) for r in rows}
+    return {
+        (r.company_id, r.product_id): Link(
+            r.company_id, r.product_id, r.agreement_id, r.addition_id, r.last_quantity
+        )
+        for r in rows
+    }
 
 
 def _unmapped_usage_warnings(
