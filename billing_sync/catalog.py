@@ -54,7 +54,22 @@ def map_product(
     """Point a vendor product at a ConnectWise catalog item (by id; names cached for display)."""
     if item.inactive:
         raise InvalidInput(f"ConnectWise catalog item {item.identifier} is inactive")
-    mapping = product_mappings(session, partner_id).get(product.id)
+    if item.is_bundle:
+        raise InvalidInput(
+            f"ConnectWise catalog item {item.identifier} is a bundle; bundles cannot be "
+            "agreement additions, so choose a non-bundle item"
+        )
+    mappings = product_mappings(session, partner_id)
+    holder = next(
+        (m for m in mappings.values() if m.cw_product_id == item.id and m.product_id != product.id),
+        None,
+    )
+    if holder is not None:
+        raise InvalidInput(
+            f"ConnectWise catalog item {item.identifier} already bills vendor product "
+            f"{holder.product.code}; one catalog item carries one vendor product"
+        )
+    mapping = mappings.get(product.id)
     if mapping is None:
         mapping = ProductMapping(partner_id=partner_id, product_id=product.id)
         session.add(mapping)

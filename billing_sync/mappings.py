@@ -112,6 +112,13 @@ def save_mapping(
     reason = agreement.inactive_reason(now)
     if reason:
         raise InvalidInput(f"agreement {agreement.id} ({agreement.name}) is {reason}")
+    holder = agreement_holder(session, company.partner_id, agreement.id, besides=company.id)
+    if holder is not None:
+        raise InvalidInput(
+            f"agreement {agreement.id} ({agreement.name}) already carries {holder.name} "
+            f"({holder.external_id}); one agreement carries one vendor company, so choose "
+            "another agreement or re-map that company first"
+        )
     mapping = _upsert(session, company, now)
     mapping.status = "mapped"
     mapping.cw_company_id = cw_company_id
@@ -126,6 +133,26 @@ def save_mapping(
     )
     session.flush()
     return mapping
+
+
+def agreement_holder(
+    session: Session, partner_id: int, agreement_id: int, *, besides: int | None = None
+) -> Company | None:
+    """The vendor company already mapped onto this agreement (other than `besides`), if any."""
+    query = (
+        select(Company)
+        .join(CompanyMapping, CompanyMapping.company_id == Company.id)
+        .where(
+            CompanyMapping.partner_id == partner_id,
+            CompanyMapping.agreement_id == agreement_id,
+            CompanyMapping.status == "mapped",
+        )
+        .order_by(Company.id)
+        .limit(1)
+    )
+    if besides is not None:
+        query = query.where(Company.id != besides)
+    return session.scalar(query)
 
 
 def exclude_company(session: Session, company: Company, *, now: datetime) -> CompanyMapping:
@@ -184,17 +211,24 @@ def automatch(session: Session, partner_id: int, client, *, now: datetime) -> li
     cw_companies, agreements = fetch_match_candidates(client, vendor.values())
     proposals = plan_automatch(vendor, cw_companies, agreements, now)
     companies = {c.id: c for c in session.scalars(select(Company).where(Company.id.in_(vendor)))}
+    saved = []
     for proposal in proposals:
         if proposal.agreement is not None:
-            save_mapping(
-                session,
-                companies[proposal.company_id],
-                proposal.cw_company.id,
-                proposal.agreement,
-                matched_by="auto",
-                now=now,
-            )
-    return proposals
+            try:
+                save_mapping(
+                    session,
+                    companies[proposal.company_id],
+                    proposal.cw_company.id,
+                    proposal.agreement,
+                    matched_by="auto",
+                    now=now,
+                )
+            except InvalidInput as refused:  # e.g. two vendor companies of one normalised name
+                proposal = MatchProposal(
+                    proposal.company_id, proposal.cw_company, None, str(refused)
+                )
+        saved.append(proposal)
+    return saved
 
 
 def unmatched_names(session: Session, company_ids: list[int]) -> dict[int, str]:

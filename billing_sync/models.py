@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -191,6 +192,7 @@ class AdditionLink(Base):
     agreement_id: Mapped[int] = mapped_column(Integer)
     addition_id: Mapped[int] = mapped_column(Integer)
     last_quantity: Mapped[float | None] = mapped_column(Float)
+    period: Mapped[date | None] = mapped_column(Date)  # newest month-end period pushed
     updated_at: Mapped[datetime]
 
 
@@ -248,6 +250,7 @@ class Run(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
+    preview_run_id: Mapped[int | None] = mapped_column(Integer)  # the preview this run applies
 
 
 class RunItem(Base):
@@ -274,6 +277,13 @@ class RunItem(Base):
     error: Mapped[str | None] = mapped_column(Text)
     advice: Mapped[str | None] = mapped_column(Text)
     settled_by_run_id: Mapped[int | None] = mapped_column(Integer)
+    # Database time after which another run may settle this open intent (see sync/writes.py).
+    settle_after: Mapped[datetime | None]
+    replanned: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )  # differs from its preview
+    next_invoice_date: Mapped[date | None] = mapped_column(Date)  # the agreement's, at run time
+    prorate_flag: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
 
@@ -285,6 +295,9 @@ class RunLease(Base):
 
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
+    token: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )  # fencing: rises on every acquisition
     run_id: Mapped[int | None] = mapped_column(Integer)
     acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Select, func, literal_column, or_, select
 from sqlalchemy.orm import Session
@@ -78,6 +78,9 @@ class ItemRow:
     quantity_after: float | None
     error: str | None
     advice: str | None
+    replanned: bool = False  # an Apply found this item changed since its preview
+    next_invoice_date: date | None = None
+    prorate_flag: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +290,9 @@ def run_items(
             RunItem.quantity_after,
             RunItem.error,
             RunItem.advice,
+            RunItem.replanned,
+            RunItem.next_invoice_date,
+            RunItem.prorate_flag,
         )
         .select_from(RunItem)
         .outerjoin(Company, Company.id == RunItem.company_id)

@@ -30,6 +30,7 @@ class Settings:
     lease_seconds: int = 300
     cw_timeout_seconds: float = 30.0
     cw_max_retries: int = 4
+    settle_margin_seconds: float = 30.0
     scheduler_enabled: bool = True
     scheduler_tick_seconds: float = 5.0
     month_close_at: str = "00:15"
@@ -57,6 +58,7 @@ class Settings:
             lease_seconds=int(env.get("BILLING_SYNC_LEASE_SECONDS", "300")),
             cw_timeout_seconds=float(env.get("BILLING_SYNC_CW_TIMEOUT", "30")),
             cw_max_retries=int(env.get("BILLING_SYNC_CW_RETRIES", "4")),
+            settle_margin_seconds=float(env.get("BILLING_SYNC_SETTLE_MARGIN", "30")),
             scheduler_enabled=_flag(env.get("BILLING_SYNC_SCHEDULER"), True),
             scheduler_tick_seconds=float(env.get("BILLING_SYNC_SCHEDULER_TICK", "5")),
             month_close_at=env.get("BILLING_SYNC_MONTH_CLOSE_AT", "00:15"),

@@ -83,6 +83,11 @@ def company_record(
     )
 
 
+def _first_of_next_month(now: datetime) -> str:
+    year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+    return f"{year:04d}-{month:02d}-01T00:00:00Z"
+
+
 def agreement_record(
     id: int,
     company: dict[str, Any],
@@ -103,6 +108,9 @@ def agreement_record(
             "company": company_reference(company),
             "contact": {"id": company["id"], "name": "Primary Contact"},
             "startDate": "2024-01-01T00:00:00Z",
+            "billStartDate": "2024-01-01T00:00:00Z",
+            "nextInvoiceDate": _first_of_next_month(now),
+            "prorateFlag": False,
             "endDate": None if no_ending_date else end_date,
             "noEndingDateFlag": no_ending_date,
             "cancelledFlag": cancelled,

@@ -145,6 +145,17 @@ def build_addition(
     item = check.reference("product", state.table("catalog"), "Product")
     numbers = {n: check.number(n) for n in ("quantity", "lessIncluded", "unitPrice", "unitCost")}
     dates = {n: check.date(n) for n in ("effectiveDate", "cancelledDate")}
+    bill_start = agreement.get("billStartDate")
+    if (
+        dates["effectiveDate"]
+        and bill_start
+        and dates["effectiveDate"] < rec.format_datetime(bill_start)
+    ):
+        check.fail(
+            "effectiveDate",
+            "InvalidValue",
+            "effectiveDate cannot be less than the agreement billing start date",
+        )
     for name in _ADDITION_TEXT:
         if body.get(name) is not None and not isinstance(body[name], str):
             check.fail(name, "InvalidValue", f"The {name} field must be a string.")

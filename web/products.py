@@ -18,7 +18,10 @@ bp = Blueprint("products", __name__, url_prefix="/products")
 def _catalog() -> tuple[list, str | None]:
     try:
         with client_for(db(), state().settings, partner_id()) as client:
-            items = sorted(client.catalog_items(), key=lambda item: item.identifier.lower())
+            items = sorted(
+                (i for i in client.catalog_items() if not i.is_bundle),
+                key=lambda item: item.identifier.lower(),
+            )
             return items, None
     except (NotFoundError, SecretDecryptError) as exc:
         return [], str(exc)

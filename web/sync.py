@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 
 from billing_sync import page_queries
 from billing_sync.errors import RunInProgress
 from billing_sync.sync import begin_run, execute_run, run_sync
-from web.common import int_arg, partner, partner_id
+from web.common import form_int, int_arg, partner, partner_id
 from web.state import db, now, state
 
 bp = Blueprint("sync", __name__, url_prefix="/sync")
@@ -48,14 +50,20 @@ def show_preview(run_id: int):
         items=items,
         partner=partner(),
         counts=page_queries.action_counts(db(), partner_id(), run.id),
+        warnings=json.loads(run.warnings) if run.warnings else [],
     )
 
 
-def _start(trigger: str):
+def _start(trigger: str, preview_run_id: int | None = None):
     app_state = state()
     try:
         handle = begin_run(
-            app_state.session_factory, app_state.settings, partner_id(), now=now(), trigger=trigger
+            app_state.session_factory,
+            app_state.settings,
+            partner_id(),
+            now=now(),
+            trigger=trigger,
+            preview_run_id=preview_run_id,
         )
     except RunInProgress as exc:
         flash(f"A sync is already running; nothing new was started. ({exc})", "error")
@@ -72,8 +80,12 @@ def _start(trigger: str):
 
 @bp.post("/apply")
 def apply():
-    """Run for real what the preview showed (counts are recomputed at this instant)."""
-    return _start("manual")
+    """Carry out what the preview showed; items that moved since are re-planned and marked."""
+    preview_id = form_int("preview_id")
+    if preview_id is not None:
+        preview = page_queries.get_run(db(), partner_id(), preview_id)  # 404 if not ours
+        preview_id = preview.id if preview.dry_run else None
+    return _start("manual", preview_id)
 
 
 @bp.post("/now")

@@ -16,7 +16,12 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 
 from billing_sync.connectwise import conditions as cond
-from billing_sync.connectwise.errors import AuthenticationError, ConnectWiseError, InvalidSite
+from billing_sync.connectwise.errors import (
+    AuthenticationError,
+    ConnectWiseError,
+    InvalidSite,
+    WriteOutcomeUnknown,
+)
 from billing_sync.connectwise.hosts import check_site
 from billing_sync.connectwise.records import Addition, Agreement, CatalogItem, CwCompany, SystemInfo
 from billing_sync.connectwise.schemas import (
@@ -171,10 +176,23 @@ class ConnectWiseClient:
         return load_record(shared(CatalogItemSchema), json_body(self._request("GET", path)))
 
     def agreement_additions(self, agreement_id: int, *, active_at: datetime) -> list[Addition]:
-        """The agreement's additions not cancelled at `active_at` (one GET for <= 1000)."""
+        """The agreement's additions active at `active_at` (one GET for <= 1000).
+
+        The server's filter is not trusted: a record of another agreement, or one cancelled by
+        `active_at`, is dropped here, so nothing downstream can adopt or PATCH it.
+        """
         path = f"/finance/agreements/{_id(agreement_id)}/additions"
         active = cond.or_(cond.eq("cancelledDate", None), cond.gt("cancelledDate", active_at))
-        return [load_addition(row, agreement_id) for row in self._paged(path, active)]
+        found = [load_addition(row, agreement_id) for row in self._paged(path, active)]
+        kept = [a for a in found if a.agreement_id == agreement_id and a.is_active(active_at)]
+        if len(kept) != len(found):
+            log.warning(
+                "ConnectWise listed %d addition(s) of agreement %s that belong to another "
+                "agreement or are cancelled; ignored",
+                len(found) - len(kept),
+                agreement_id,
+            )
+        return kept
 
     def create_addition(
         self,
@@ -184,6 +202,7 @@ class ConnectWiseClient:
         quantity: int,
         effective_date: datetime,
         description: str,
+        marker: str | None = None,
     ) -> Addition:
         """POST a new billable addition; sent once, never retried (WriteOutcomeUnknown if lost)."""
         body = new_addition_body(
@@ -191,9 +210,15 @@ class ConnectWiseClient:
             quantity=_quantity(quantity),
             effective_date=effective_date,
             description=description,
+            marker=marker,
         )
         path = f"/finance/agreements/{_id(agreement_id)}/additions"
-        return load_addition(json_body(self._request("POST", path, json=body)), agreement_id)
+        response = self._request("POST", path, json=body)
+        try:
+            return load_addition(json_body(response), agreement_id)
+        except ConnectWiseError as exc:
+            # ConnectWise answered 2xx, so the addition probably exists; what it is, is unknown.
+            raise WriteOutcomeUnknown(f"POST {path}: {exc}", status=response.status_code) from exc
 
     def set_addition_quantity(self, agreement_id: int, addition_id: int, quantity: int) -> Addition:
         """PATCH the addition's quantity to an absolute value (idempotent, so retried)."""

@@ -28,6 +28,7 @@ class AgreementBilling(Protocol):
         quantity: int,
         effective_date: datetime,
         description: str,
+        marker: str | None = None,
     ) -> Addition:
         """POST a new addition (sent once; never retried)."""
         ...

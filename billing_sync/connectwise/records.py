@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class Addition:
     effective_date: datetime | None
     cancelled_date: datetime | None
     description: str | None = None
+    serial_number: str | None = None  # where billing-sync stamps its ownership marker
 
     def is_active(self, at: datetime) -> bool:
         """Active at `at`: not cancelled, or cancelled only in the future."""
@@ -38,6 +39,9 @@ class Agreement:
     end_date: datetime | None
     no_ending_date_flag: bool
     type_name: str | None
+    bill_start_date: datetime | None = None
+    next_invoice_date: date | None = None
+    prorate_flag: bool | None = None
 
     def inactive_reason(self, at: datetime) -> str | None:
         """Why the agreement cannot carry additions at `at`, or None when it is active."""
@@ -69,6 +73,12 @@ class CatalogItem:
     identifier: str
     description: str | None
     inactive: bool
+    product_class: str | None = None
+
+    @property
+    def is_bundle(self) -> bool:
+        """Bundle-class items cannot be agreement additions in ConnectWise."""
+        return (self.product_class or "").casefold() == "bundle"
 
 
 @dataclass(frozen=True)

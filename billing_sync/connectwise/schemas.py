@@ -62,6 +62,7 @@ class AdditionSchema(_Base):
     effective_date = UtcDateTime(data_key="effectiveDate", **OPTIONAL)
     cancelled_date = UtcDateTime(data_key="cancelledDate", **OPTIONAL)
     description = fields.String(**OPTIONAL)
+    serial_number = fields.String(data_key="serialNumber", **OPTIONAL)
 
     @post_load
     def _to_record(self, data: dict[str, Any], **kwargs: Any) -> Addition:
@@ -86,11 +87,16 @@ class AgreementSchema(_Base):
     end_date = UtcDateTime(data_key="endDate", **OPTIONAL)
     no_ending_date_flag = fields.Boolean(data_key="noEndingDateFlag", **OPTIONAL)
     type = fields.Nested(_Ref, **OPTIONAL)
+    bill_start_date = UtcDateTime(data_key="billStartDate", **OPTIONAL)
+    next_invoice_date = UtcDateTime(data_key="nextInvoiceDate", **OPTIONAL)
+    prorate_flag = fields.Boolean(data_key="prorateFlag", **OPTIONAL)
 
     @post_load
     def _to_record(self, data: dict[str, Any], **kwargs: Any) -> Agreement:
         company, agreement_type = data.pop("company"), data.pop("type")
+        invoice = data.pop("next_invoice_date")
         return Agreement(
+            next_invoice_date=invoice.date() if invoice else None,
             company_id=company["id"],
             company_name=company["name"],
             cancelled_flag=bool(data.pop("cancelled_flag")),
@@ -128,6 +134,7 @@ class CatalogItemSchema(_Base):
     identifier = fields.String(required=True)
     description = fields.String(**OPTIONAL)
     inactive_flag = fields.Boolean(data_key="inactiveFlag", **OPTIONAL)
+    product_class = fields.String(data_key="productClass", **OPTIONAL)
 
     @post_load
     def _to_record(self, data: dict[str, Any], **kwargs: Any) -> CatalogItem:
@@ -136,6 +143,7 @@ class CatalogItemSchema(_Base):
             identifier=data["identifier"],
             description=data["description"],
             inactive=bool(data["inactive_flag"]),
+            product_class=data["product_class"],
         )
 
 
@@ -159,6 +167,7 @@ class NewAdditionSchema(Schema):
     bill_customer = fields.String(data_key="billCustomer")
     effective_date = UtcDateTime(data_key="effectiveDate")
     description = fields.String()
+    serial_number = fields.String(data_key="serialNumber")
 
     @post_dump
     def _omit_unset(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -171,9 +180,10 @@ def new_addition_body(
     quantity: int,
     effective_date: datetime,
     description: str | None,
+    marker: str | None = None,
     bill_customer: str = "Billable",
 ) -> dict[str, Any]:
-    """The JSON body that creates an addition (quantity sent as an integer)."""
+    """The JSON body that creates an addition (quantity sent as an integer, never lessIncluded)."""
     return NewAdditionSchema().dump(
         {
             "product_id": product_id,
@@ -181,6 +191,7 @@ def new_addition_body(
             "bill_customer": bill_customer,
             "effective_date": effective_date,
             "description": description,
+            "serial_number": marker,
         }
     )
 

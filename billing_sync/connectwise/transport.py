@@ -25,7 +25,9 @@ from billing_sync.connectwise.errors import (
 )
 
 ACCEPT = "application/vnd.connectwise.com+json; version=2025.8"
-RETRY_METHODS = frozenset({"GET", "PATCH", "PUT"})  # never POST: a create is not idempotent
+# Writes are never repeated here: a PATCH is repeated by the engine, only inside its write
+# window (sync/writes.py), and a POST never (a create is not idempotent).
+RETRY_METHODS = frozenset({"GET", "PUT"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_AFTER_CAP = 120.0  # seconds; a longer wait is better left to the next run
 

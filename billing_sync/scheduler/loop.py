@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import schedule
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +16,7 @@ from billing_sync.scheduler import slots
 from billing_sync.settings import Settings
 
 log = logging.getLogger(__name__)
+FAILED_CLOSE_RETRY = timedelta(minutes=15)
 
 Clock = Callable[[], datetime]
 
@@ -61,6 +62,12 @@ def serve(
             # A month close must complete: retry on the next tick (or the next start after a stop).
             with factory.begin() as session:
                 slots.reopen_month_close(session, slot, now, settings.month_close_at)
+        elif closing and status in ("failed", "error"):
+            # A failed close (ConnectWise down, a bad key) is retried too, after a pause.
+            with factory.begin() as session:
+                slots.reopen_month_close(
+                    session, slot, now, settings.month_close_at, retry_at=now + FAILED_CLOSE_RETRY
+                )
     if stop.is_set():
         return
     with factory.begin() as session:

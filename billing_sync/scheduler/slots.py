@@ -112,15 +112,22 @@ def claim_month_close(session: Session, slot: DueSchedule, now: datetime, close_
     )
 
 
-def reopen_month_close(session: Session, slot: DueSchedule, now: datetime, close_at: str) -> None:
-    """Put a claimed month close back so the next tick tries again (it must always run)."""
+def reopen_month_close(
+    session: Session,
+    slot: DueSchedule,
+    now: datetime,
+    close_at: str,
+    *,
+    retry_at: datetime | None = None,
+) -> None:
+    """Put a claimed month close back, due again at `retry_at` (default: the next tick)."""
     following = due.next_month_close_after(now, at=due.parse_at(close_at), tz=slot.timezone)
     _move(
         session,
         slot,
         Schedule.next_month_close_at,
         following,
-        next_month_close_at=slot.next_month_close_at,
+        next_month_close_at=retry_at or slot.next_month_close_at,
     )
 
 

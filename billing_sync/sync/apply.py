@@ -1,22 +1,49 @@
-"""Per agreement: read additions, settle old intents, plan, and apply writes with ledger entries."""
+"""Per agreement: read additions, settle ripe intents, plan, record decisions, send writes."""
 
 from __future__ import annotations
 
 import logging
-import time
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from billing_sync.connectwise.errors import ConfigurationError, ConnectWiseError, TransientError
+from billing_sync.connectwise.errors import ConnectWiseError, NotFound
 from billing_sync.connectwise.operations import AgreementBilling
-from billing_sync.connectwise.records import Addition
-from billing_sync.planning import AMBIGUOUS_ADVICE, Change, Wanted, plan_agreement
+from billing_sync.connectwise.records import Addition, Agreement
+from billing_sync.lease import LeaseLost
+from billing_sync.models import RunItem
+from billing_sync.planning import (
+    Blocked,
+    Change,
+    Wanted,
+    current_additions,
+    differs_from_preview,
+    plan_agreement,
+)
 from billing_sync.sync.gather import MappedProduct, RunContext, Target
-from billing_sync.sync.ledger import Entry, Ledger, Link, settle
+from billing_sync.sync.ledger import Ledger
 from billing_sync.sync.report import ItemReport
+from billing_sync.sync.writes import (
+    UNKNOWN_ADVICE,
+    Outcome,
+    WriteTarget,
+    WriteTiming,
+    entry_for,
+    link_for,
+    send_write,
+    settle,
+)
 
 log = logging.getLogger(__name__)
-CREATE_ATTEMPTS = 3  # each attempt re-reads first, so a create never duplicates
+PENDING_ADVICE = "Nothing to do: a later run decides it from what ConnectWise shows."
+SHARED_ADVICE = (
+    "Map each vendor company to its own agreement (Company mappings); one agreement carries one "
+    "vendor company, or each would overwrite the other's count."
+)
+OLDER_PERIOD_ADVICE = (
+    "The partner's time zone moved, so this run's latest closed month is older than one already "
+    "pushed; the newer month stays. Nothing to do."
+)
 
 
 @dataclass
@@ -28,9 +55,32 @@ class AgreementJob:
     ledger: Ledger
     client: AgreementBilling
     now: datetime
-    effective_date: datetime
+    effective_month: datetime  # the first day of the current month, UTC midnight
     dry_run: bool
-    open_intents: list
+    open_intents: list[RunItem]
+    timing: WriteTiming
+    attempts: int
+    lost: threading.Event
+    agreement: Agreement | None = None
+
+    def write_target(self, product: MappedProduct, change: Change) -> WriteTarget:
+        """Where this change's write goes, with what the ledger notes about the agreement."""
+        agreement = self.agreement
+        start = agreement.bill_start_date if agreement else None
+        previewed = self.context.previewed
+        replanned = previewed is not None and differs_from_preview(
+            change, previewed.get((change.company_id, change.product_id))
+        )
+        return WriteTarget(
+            agreement_id=self.target.agreement_id,
+            # ConnectWise refuses an effectiveDate before the agreement's billStartDate.
+            effective_date=max(self.effective_month, start) if start else self.effective_month,
+            description=f"{product.name} ({product.code}) users, kept by billing-sync",
+            period=self.context.period.first_day if self.context.period else None,
+            next_invoice_date=agreement.next_invoice_date if agreement else None,
+            prorate_flag=agreement.prorate_flag if agreement else None,
+            replanned=replanned,
+        )
 
 
 def _report(job: AgreementJob, product: MappedProduct, change: Change, **overrides) -> ItemReport:
@@ -50,214 +100,159 @@ def _report(job: AgreementJob, product: MappedProduct, change: Change, **overrid
     return ItemReport(**values)
 
 
-def _entry(job: AgreementJob, change: Change, **overrides) -> Entry:
-    values = dict(
-        company_id=change.company_id,
-        product_id=change.product_id,
-        agreement_id=job.target.agreement_id,
-        action=change.action,
-        quantity_before=change.quantity_before,
-        quantity_after=change.quantity_after,
-        addition_id=change.addition_id,
-        error=change.error,
-        advice=change.advice,
-    )
-    values.update(overrides)
-    return Entry(**values)
-
-
 def error_reports(job: AgreementJob, message: str, advice: str) -> list[ItemReport]:
     """Fail every product of one company (e.g. its agreement is cancelled); the run goes on."""
-    changes = []
-    for product in job.context.products:
-        quantity = job.context.counts.get((job.target.company_id, product.product_id), 0)
-        changes.append(
-            Change(
-                job.target.company_id,
-                product.product_id,
-                product.cw_product_id,
-                "error",
-                quantity,
-                error=message,
-                advice=advice,
-            )
+    changes = [
+        Change(
+            job.target.company_id,
+            product.product_id,
+            product.cw_product_id,
+            "error",
+            job.context.counts.get((job.target.company_id, product.product_id), 0),
+            error=message,
+            advice=advice,
         )
-    job.ledger.record_many([(_entry(job, change), "failed") for change in changes], [])
+        for product in job.context.products
+    ]
     products = {p.product_id: p for p in job.context.products}
+    job.ledger.record_many(
+        [(entry_for(job.write_target(products[c.product_id], c), c), "failed") for c in changes],
+        [],
+    )
     return [_report(job, products[c.product_id], c) for c in changes]
 
 
-def _wanted(job: AgreementJob) -> list[Wanted]:
+def _blocked(job: AgreementJob, product: MappedProduct, pending: dict) -> Blocked | None:
+    """Why nothing may be written to this item now, or None."""
+    target, context = job.target, job.context
+    if others := context.sharing(target):
+        message = f"agreement {target.agreement_id} is also mapped to {', '.join(others)}"
+        return Blocked("error", message, SHARED_ADVICE)
+    if intent := pending.get((target.company_id, product.product_id)):
+        when = f"{intent.settle_after:%Y-%m-%d %H:%M:%S} UTC" if intent.settle_after else "soon"
+        message = (
+            f"an earlier {intent.action} (run {intent.run_id}) may still land in ConnectWise; "
+            f"its outcome is checked after {when}"
+        )
+        return Blocked("error", message, PENDING_ADVICE)
+    link = context.links.get((target.company_id, product.product_id))
+    if context.period and link and link.period and link.period > context.period.first_day:
+        message = f"{context.period} is older than {link.period:%Y-%m}, already pushed"
+        return Blocked("skipped", message, OLDER_PERIOD_ADVICE)
+    return None
+
+
+def _wanted(job: AgreementJob, pending: dict) -> list[Wanted]:
     target, context = job.target, job.context
     wants = []
     for product in context.products:
         link = context.links.get((target.company_id, product.product_id))
         linked = link.addition_id if link and link.agreement_id == target.agreement_id else None
         quantity = context.counts.get((target.company_id, product.product_id), 0)
+        blocked = _blocked(job, product, pending)
         wants.append(
-            Wanted(target.company_id, product.product_id, product.cw_product_id, quantity, linked)
+            Wanted(
+                target.company_id,
+                product.product_id,
+                product.cw_product_id,
+                quantity,
+                linked,
+                blocked,
+            )
         )
     return wants
 
 
-def _link(job: AgreementJob, change: Change, addition_id: int, quantity: float) -> Link:
-    return Link(
-        change.company_id, change.product_id, job.target.agreement_id, addition_id, quantity
-    )
+def settle_ripe(job: AgreementJob, active: list[Addition]) -> dict[tuple[int, int], RunItem]:
+    """Settle earlier runs' intents whose window has passed; the rest block their items."""
+    if not job.open_intents:
+        return {}
+    ripe, pending = [], {}
+    if job.dry_run:
+        pending = {(i.company_id, i.product_id): i for i in job.open_intents}
+        return pending
+    now = job.ledger.database_now()
+    for item in job.open_intents:
+        if item.settle_after is None or item.settle_after <= now:
+            ripe.append(item)
+        else:
+            pending[(item.company_id, item.product_id)] = item
+    if ripe:
+        cw_products = {p.product_id: p.cw_product_id for p in job.context.products}
+        settle(job.ledger, ripe, active, cw_products)
+    return pending
 
 
-def _update(job: AgreementJob, product: MappedProduct, change: Change) -> ItemReport:
-    item = job.ledger.intent(_entry(job, change))
-    try:
-        addition = job.client.set_addition_quantity(
-            job.target.agreement_id, change.addition_id, change.quantity_after
-        )
-    except TransientError as exc:
-        # The PATCH may have landed: the intent stays open and the next run settles it.
-        job.ledger.complete(item, "intent", error=str(exc), advice=exc.advice)
-        return _report(job, product, change, action="error", error=str(exc), advice=exc.advice)
-    except ConnectWiseError as exc:
-        job.ledger.complete(item, "failed", error=str(exc), advice=exc.advice)
-        return _report(job, product, change, action="error", error=str(exc), advice=exc.advice)
-    job.ledger.complete(item, "done", link=_link(job, change, addition.id, addition.quantity))
-    return _report(job, product, change)
-
-
-def _pause_after(exc: ConnectWiseError) -> None:
-    response = getattr(exc, "response", None)
-    retry_after = response.headers.get("Retry-After") if response is not None else None
-    if retry_after and retry_after.isdigit():
-        time.sleep(min(int(retry_after), 10))
-
-
-def _create(job: AgreementJob, product: MappedProduct, change: Change) -> ItemReport:
-    description = f"{product.name} ({product.code}) users, kept by billing-sync"
-    failure: ConnectWiseError | None = None
-    for _attempt in range(CREATE_ATTEMPTS):
-        item = job.ledger.intent(_entry(job, change))
-        try:
-            addition = job.client.create_addition(
-                job.target.agreement_id,
-                product_id=change.cw_product_id,
-                quantity=change.quantity_after,
-                effective_date=job.effective_date,
-                description=description,
-            )
-        except ConfigurationError as exc:
-            job.ledger.complete(item, "failed", error=str(exc), advice=exc.advice)
-            return _report(job, product, change, action="error", error=str(exc), advice=exc.advice)
-        except TransientError as exc:
-            failure = exc
-            found = _reread_after_failed_post(job, change, item, exc)
-            if found is not None:
-                return _report(job, product, change, addition_id=found.id)
-            continue
-        job.ledger.complete(
-            item,
-            "done",
-            addition_id=addition.id,
-            link=_link(job, change, addition.id, addition.quantity),
-        )
-        return _report(job, product, change, addition_id=addition.id)
-    return _report(
-        job,
-        product,
-        change,
-        action="error",
-        error=str(failure),
-        advice=failure.advice if failure else None,
-    )
-
-
-def _reread_after_failed_post(
-    job: AgreementJob, change: Change, item: int, exc: ConnectWiseError
-) -> Addition | None:
-    """A POST without a clear answer: look before creating again (never a blind retry)."""
-    _pause_after(exc)
+def settle_unusable(job: AgreementJob) -> None:
+    """An agreement that fails its checks still gets its earlier runs' intents settled."""
+    if not job.open_intents or job.dry_run:
+        return
     try:
         active = job.client.agreement_additions(job.target.agreement_id, active_at=job.now)
-    except ConnectWiseError as read_exc:
-        # Unknown outcome and nothing to check against: leave the intent for the next run.
-        job.ledger.complete(
-            item, "intent", error=f"{exc}; re-read failed: {read_exc}", advice=exc.advice
+    except NotFound:
+        active = []  # the agreement is gone, and every addition with it
+    except ConnectWiseError as exc:
+        log.warning(
+            "cannot settle open writes on agreement %s yet: %s", job.target.agreement_id, exc
         )
-        raise _GiveUp(read_exc) from read_exc
-    carrying = [a for a in active if a.product_id == change.cw_product_id]
-    if len(carrying) == 1:
-        job.ledger.complete(
-            item,
-            "done",
-            addition_id=carrying[0].id,
-            error=f"answer lost ({exc}); found the addition on re-read",
-            link=_link(job, change, carrying[0].id, carrying[0].quantity),
-        )
-        return carrying[0]
-    if carrying:
-        ids = ", ".join(str(a.id) for a in carrying)
-        job.ledger.complete(
-            item,
-            "failed",
-            error=f"{exc}; re-read found several additions carrying the product ({ids})",
-            advice=AMBIGUOUS_ADVICE,
-        )
-        raise _GiveUp(exc)
-    job.ledger.complete(
-        item, "failed", error=f"{exc}; not in ConnectWise on re-read", advice=exc.advice
-    )
-    return None
+        return
+    settle_ripe(job, current_additions(active, job.target.agreement_id, job.now))
 
 
-class _GiveUp(Exception):
-    """The create's outcome cannot be checked now."""
-
-    def __init__(self, cause: ConnectWiseError):
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-def record_decisions(job: AgreementJob, changes: list[Change]) -> None:
+def _decisions(job: AgreementJob, products: dict, changes: list[Change]) -> None:
     """One transaction for every decision of an agreement that sends nothing."""
     entries, links = [], []
     for change in changes:
+        target = job.write_target(products[change.product_id], change)
         if job.dry_run:
-            entries.append((_entry(job, change), "planned"))
+            entries.append((entry_for(target, change), "planned"))
             continue
-        entries.append((_entry(job, change), "failed" if change.action == "error" else "done"))
-        if change.adopted and change.addition_id is not None:
-            links.append(_link(job, change, change.addition_id, change.quantity_before))
+        entries.append(
+            (entry_for(target, change), "failed" if change.action == "error" else "done")
+        )
+        if change.action == "unchanged" and change.addition_id is not None:
+            link = job.context.links.get((change.company_id, change.product_id))
+            moved = link is None or link.period != target.period  # now carries this period
+            if change.adopted or moved:  # the addition we manage from now on
+                links.append(link_for(target, change, change.addition_id, change.quantity_before))
     job.ledger.record_many(entries, links)
 
 
-def apply_write(job: AgreementJob, product: MappedProduct, change: Change) -> ItemReport:
-    """Send one write between its committed intent and its recorded outcome."""
-    if change.action == "update":
-        return _update(job, product, change)
+def _write(job: AgreementJob, product: MappedProduct, change: Change) -> ItemReport:
+    if job.lost.is_set():
+        message = "not sent: the run lost its lease (another run took over)"
+        return _report(job, product, change, action="error", error=message)
     try:
-        return _create(job, product, change)
-    except _GiveUp as give_up:
-        cause = give_up.cause
-        return _report(job, product, change, action="error", error=str(cause), advice=cause.advice)
+        result = send_write(
+            job.client,
+            job.ledger,
+            job.write_target(product, change),
+            change,
+            timing=job.timing,
+            attempts=job.attempts,
+        )
+    except LeaseLost as exc:
+        job.lost.set()
+        return _report(job, product, change, action="error", error=f"not sent: {exc}")
+    if result.outcome is Outcome.DONE:
+        return _report(job, product, change, addition_id=result.addition.id)
+    if result.outcome is Outcome.UNKNOWN:
+        error, advice = f"outcome unknown: {result.error}", UNKNOWN_ADVICE
+        return _report(job, product, change, action="error", error=error, advice=advice)
+    return _report(job, product, change, action="error", error=result.error, advice=result.advice)
 
 
 def process_agreement(job: AgreementJob) -> list[ItemReport]:
     """All of one company's items: one GET of the agreement's additions, then the writes."""
     try:
-        active = job.client.agreement_additions(job.target.agreement_id, active_at=job.now)
+        listed = job.client.agreement_additions(job.target.agreement_id, active_at=job.now)
     except ConnectWiseError as exc:
         return error_reports(job, f"reading additions failed: {exc}", exc.advice)
-    if job.open_intents and not job.dry_run:
-        cw_products = {p.product_id: p.cw_product_id for p in job.context.products}
-        settle(
-            job.ledger.factory,
-            job.open_intents,
-            active,
-            cw_products,
-            run_id=job.ledger.run_id,
-            now=job.ledger.clock(),
-        )
+    active = current_additions(listed, job.target.agreement_id, job.now)
+    pending = settle_ripe(job, active)
     products = {p.product_id: p for p in job.context.products}
-    changes = plan_agreement(_wanted(job), active)
+    changes = plan_agreement(_wanted(job, pending), active)
     writes = [c for c in changes if c.is_write and not job.dry_run]
-    record_decisions(job, [c for c in changes if c not in writes])
-    written = {id(c): apply_write(job, products[c.product_id], c) for c in writes}
+    _decisions(job, products, [c for c in changes if c not in writes])
+    written = {id(c): _write(job, products[c.product_id], c) for c in writes}
     return [written.get(id(c)) or _report(job, products[c.product_id], c) for c in changes]

@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
 
+from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.connectwise.records import Agreement
 from billing_sync.models import Run
 from billing_sync.periods import addition_effective_date
+from billing_sync.planning import current_additions
 from billing_sync.sync.agreement_checks import agreement_problems
-from billing_sync.sync.apply import AgreementJob, ItemReport, error_reports, process_agreement
+from billing_sync.sync.apply import AgreementJob, error_reports, process_agreement, settle_unusable
 from billing_sync.sync.gather import RunContext
-from billing_sync.sync.ledger import Ledger, open_intents, settle_orphans
+from billing_sync.sync.ledger import Ledger, open_intents
+from billing_sync.sync.report import ItemReport
+from billing_sync.sync.writes import WriteTiming, settle
 
+log = logging.getLogger(__name__)
+INTERNAL_ADVICE = "A bug in billing-sync: the log has the details; the next run retries."
 IDS_PER_LOOKUP = 100  # keeps the `id in (...)` condition well inside URL limits
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """How a run's agreements are worked through: concurrency, timing, and when to stop."""
+
+    concurrency: int
+    timing: WriteTiming
+    attempts: int
+    progress: Callable[[int, int], None] | None
+    stop: threading.Event | None
+    lost: threading.Event
+    clock: Callable[[], datetime]
 
 
 def lookup_agreements(
@@ -39,29 +60,50 @@ def _save_progress(factory, run_id: int, done: int) -> None:
         session.execute(update(Run).where(Run.id == run_id).values(done_items=done))
 
 
-def _jobs(
-    factory, handle, context: RunContext, client: AgreementBilling, ledger: Ledger, timezone: str
-):
+def _jobs(factory, handle, context: RunContext, client, ledger: Ledger, plan: FanOut):
     intents = defaultdict(list)
-    if not handle.dry_run:
-        with factory() as session:
-            for item in open_intents(session, handle.partner_id, before_run=handle.run_id):
-                intents[item.agreement_id].append(item)
-    effective = addition_effective_date(handle.now, timezone)
-    jobs = [
-        AgreementJob(
-            t,
-            context,
-            ledger,
-            client,
-            handle.now,
-            effective,
-            handle.dry_run,
-            intents.pop(t.agreement_id, []),
+    with factory() as session:  # previews read them too: a pending write blocks its item
+        for item in open_intents(session, handle.partner_id, before_run=handle.run_id):
+            intents[item.agreement_id].append(item)
+    effective = addition_effective_date(handle.now, context.timezone)
+    jobs = []
+    for target in context.targets:
+        jobs.append(
+            AgreementJob(
+                target=target,
+                context=context,
+                ledger=ledger,
+                client=client,
+                now=handle.now,
+                effective_month=effective,
+                dry_run=handle.dry_run,
+                open_intents=intents.pop(target.agreement_id, []),
+                timing=plan.timing,
+                attempts=plan.attempts,
+                lost=plan.lost,
+            )
         )
-        for t in context.targets
-    ]
     return jobs, intents
+
+
+def settle_orphans(ledger: Ledger, client, intents: dict, context: RunContext, now) -> None:
+    """Settle earlier runs' intents on agreements this run did not visit (re-mapped since)."""
+    cw_products = {p.product_id: p.cw_product_id for p in context.products}
+    for agreement_id, items in intents.items():
+        try:
+            listed = client.agreement_additions(agreement_id, active_at=now)
+        except ConnectWiseError as exc:
+            log.warning(
+                "cannot settle %d open write(s) on agreement %s yet: %s",
+                len(items),
+                agreement_id,
+                exc,
+            )
+            continue
+        ripe = [
+            i for i in items if i.settle_after is None or i.settle_after <= ledger.database_now()
+        ]
+        settle(ledger, ripe, current_additions(listed, agreement_id, now), cw_products)
 
 
 def fan_out(
@@ -69,30 +111,31 @@ def fan_out(
     handle,
     context: RunContext,
     client: AgreementBilling,
-    timezone: str,
     report,
-    *,
-    concurrency: int,
-    progress: Callable[[int, int], None] | None,
-    stop: threading.Event | None,
-    lost: threading.Event,
-    clock: Callable[[], datetime],
+    ledger: Ledger,
+    plan: FanOut,
 ) -> bool:
     """Run every agreement's job on a bounded pool; returns True when stopped early."""
-    ledger = Ledger(factory, handle.run_id, handle.partner_id, clock)
-    jobs, orphans = _jobs(factory, handle, context, client, ledger, timezone)
+    jobs, orphans = _jobs(factory, handle, context, client, ledger, plan)
     total = len(jobs) * len(context.products)
     skipped = 0
-    saved_at = clock()
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    saved_at = plan.clock()
+    with ThreadPoolExecutor(max_workers=max(1, plan.concurrency)) as pool:
         agreements = lookup_agreements(pool, client, {t.agreement_id for t in context.targets})
 
         def work(job: AgreementJob) -> list[ItemReport] | None:
-            if (stop is not None and stop.is_set()) or lost.is_set():
+            if (plan.stop is not None and plan.stop.is_set()) or plan.lost.is_set():
                 return None  # the items in flight finish; the rest wait for the next run
-            agreement = agreements.get(job.target.agreement_id)
-            problem = agreement_problems(job.target, agreement, handle.now)
-            return error_reports(job, *problem) if problem else process_agreement(job)
+            try:
+                job.agreement = agreements.get(job.target.agreement_id)
+                problem = agreement_problems(job.target, job.agreement, handle.now)
+                if problem:
+                    settle_unusable(job)
+                    return error_reports(job, *problem)
+                return process_agreement(job)
+            except Exception as exc:  # noqa: BLE001 - one company's failure is that company's
+                log.exception("agreement %s failed unexpectedly", job.target.agreement_id)
+                return error_reports(job, f"internal error: {exc}", INTERNAL_ADVICE)
 
         for future in as_completed([pool.submit(work, job) for job in jobs]):
             result = future.result()
@@ -100,13 +143,12 @@ def fan_out(
                 skipped += 1
                 continue
             report.items.extend(result)
-            if progress is not None:
-                progress(len(report.items), total)
-            if (clock() - saved_at).total_seconds() >= 1:  # progress for pages, not per item
-                saved_at = clock()
+            if plan.progress is not None:
+                plan.progress(len(report.items), total)
+            if (plan.clock() - saved_at).total_seconds() >= 1:  # progress for pages, not per item
+                saved_at = plan.clock()
                 _save_progress(factory, handle.run_id, len(report.items))
     report.items.sort(key=lambda i: (i.company_name.casefold(), i.company, i.product))
-    if orphans and not handle.dry_run:
-        cw_products = {p.product_id: p.cw_product_id for p in context.products}
-        settle_orphans(ledger, client, orphans, cw_products, handle.now)
+    if orphans and not handle.dry_run and not plan.lost.is_set():
+        settle_orphans(ledger, client, orphans, context, handle.now)
     return skipped > 0

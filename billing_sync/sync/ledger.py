@@ -1,18 +1,16 @@
-"""The run ledger: every decision recorded; every write as an intent committed before it is sent."""
+"""The run ledger: every decision recorded; every write a fenced intent committed before sending."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_sync.connectwise.errors import ConnectWiseError
-from billing_sync.connectwise.operations import AgreementBilling
-from billing_sync.connectwise.records import Addition
+from billing_sync.lease import Lease, LeaseLost, database_now, hold
 from billing_sync.models import AdditionLink, RunItem
 
 log = logging.getLogger(__name__)
@@ -32,6 +30,9 @@ class Entry:
     addition_id: int | None = None
     error: str | None = None
     advice: str | None = None
+    replanned: bool = False
+    next_invoice_date: date | None = None
+    prorate_flag: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,15 @@ class Link:
     agreement_id: int
     addition_id: int
     quantity: float | None
+    period: date | None = None  # the month-end period that quantity belongs to
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A committed intent: its ledger id and the database time it was fenced at."""
+
+    id: int
+    fenced_at: datetime
 
 
 class Ledger:
@@ -54,12 +64,24 @@ class Ledger:
         run_id: int,
         partner_id: int,
         clock: Callable[[], datetime],
+        *,
+        lease: Lease | None = None,
+        lease_seconds: int = 300,
+        settle_after: float = 0.0,
     ):
         self.factory = factory
         self.engine = factory.kw["bind"]
         self.run_id = run_id
         self.partner_id = partner_id
         self.clock = clock
+        self.lease = lease
+        self.lease_seconds = lease_seconds
+        self.settle_after = settle_after
+
+    def database_now(self) -> datetime:
+        """The database's clock, which times leases and settlement."""
+        with self.engine.connect() as conn:
+            return database_now(conn)
 
     def _row(self, entry: Entry, state: str) -> dict:
         now = self.clock()
@@ -81,11 +103,19 @@ class Ledger:
             for link in links:  # an adopted addition becomes the one we manage
                 upsert_link(conn, self.partner_id, link, now=self.clock())
 
-    def intent(self, entry: Entry) -> int:
-        """Commit the intent to write; only then may the request be sent."""
+    def open_intent(self, entry: Entry) -> Intent:
+        """Commit the intent to write, in the transaction that proves the lease is still ours.
+
+        Raises LeaseLost (and commits nothing) when the run lost its lease: it must stop writing.
+        """
+        if self.lease is None:
+            raise LeaseLost("a run without a lease cannot write")
         with self.engine.begin() as conn:
-            result = conn.execute(insert(RunItem), self._row(entry, OPEN))
-            return result.inserted_primary_key[0]
+            now = hold(conn, self.lease, seconds=self.lease_seconds)
+            row = self._row(entry, OPEN)
+            row["settle_after"] = now + timedelta(seconds=self.settle_after)
+            result = conn.execute(insert(RunItem), row)
+            return Intent(result.inserted_primary_key[0], now)
 
     def complete(
         self,
@@ -96,15 +126,48 @@ class Ledger:
         error: str | None = None,
         advice: str | None = None,
         link: Link | None = None,
-    ) -> None:
-        """Close an intent with its outcome; a successful write also moves the addition link."""
+    ) -> bool:
+        """Close an intent with its outcome; False when it was no longer open (settled by a run)."""
         values = {"state": state, "completed_at": self.clock(), "error": error, "advice": advice}
         if addition_id is not None:
             values["addition_id"] = addition_id
         with self.engine.begin() as conn:
-            conn.execute(update(RunItem).where(RunItem.id == item_id).values(**values))
-            if link is not None:
+            moved = conn.execute(
+                update(RunItem).where(RunItem.id == item_id, RunItem.state == OPEN).values(**values)
+            ).rowcount
+            if moved and link is not None:
                 upsert_link(conn, self.partner_id, link, now=self.clock())
+        if not moved:
+            log.error(
+                "ledger item %s was settled by another run; outcome %s not recorded", item_id, state
+            )
+        return bool(moved)
+
+    def note_open(self, item_id: int, *, error: str, advice: str) -> None:
+        """Say why an intent stays open (its outcome is unknown), leaving it open."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(RunItem)
+                .where(RunItem.id == item_id, RunItem.state == OPEN)
+                .values(error=error, advice=advice)
+            )
+
+    def settle_many(self, decided: list[tuple[int, str, int | None, str]]) -> None:
+        """Close earlier runs' intents (id, state, addition id, note); only still-open ones move."""
+        with self.engine.begin() as conn:
+            for item_id, state, addition_id, note in decided:
+                conn.execute(
+                    update(RunItem)
+                    .where(RunItem.id == item_id, RunItem.state == OPEN)
+                    .values(
+                        state=state,
+                        addition_id=addition_id,
+                        settled_by_run_id=self.run_id,
+                        completed_at=self.clock(),
+                        error=note if state == "settled_failed" else None,
+                        advice=note,
+                    )
+                )
 
 
 def upsert_link(conn: Connection, partner_id: int, link: Link, *, now: datetime) -> None:
@@ -115,6 +178,8 @@ def upsert_link(conn: Connection, partner_id: int, link: Link, *, now: datetime)
         "last_quantity": link.quantity,
         "updated_at": now,
     }
+    if link.period is not None:
+        values["period"] = link.period
     changed = conn.execute(
         update(AdditionLink)
         .where(
@@ -134,81 +199,13 @@ def upsert_link(conn: Connection, partner_id: int, link: Link, *, now: datetime)
 
 
 def open_intents(session: Session, partner_id: int, *, before_run: int) -> list[RunItem]:
-    """Writes an earlier run announced but never completed (it was killed mid-write)."""
+    """Writes earlier runs announced whose outcome is not yet known."""
     return list(
         session.scalars(
-            select(RunItem).where(
+            select(RunItem)
+            .where(
                 RunItem.partner_id == partner_id, RunItem.state == OPEN, RunItem.run_id < before_run
             )
+            .order_by(RunItem.id)
         )
     )
-
-
-def settlement(
-    item: RunItem, active: list[Addition], cw_product_id: int | None
-) -> tuple[str, int | None]:
-    """From what ConnectWise shows, did an open intent reach it: (state, addition id)."""
-    target = item.quantity_after or 0
-    if item.action == "update":
-        for addition in active:
-            if addition.id == item.addition_id and abs(addition.quantity - target) < 1e-6:
-                return "settled_done", addition.id
-        return "settled_failed", item.addition_id
-    carrying = [a for a in active if a.product_id == cw_product_id]
-    if len(carrying) == 1:
-        return "settled_done", carrying[0].id
-    return "settled_failed", None
-
-
-def settle(
-    factory: sessionmaker[Session],
-    items: list[RunItem],
-    active: list[Addition],
-    cw_products: dict[int, int],
-    *,
-    run_id: int,
-    now: datetime,
-) -> None:
-    """Complete a killed run's intents from what ConnectWise shows, noting who settled them."""
-    with factory.begin() as session:
-        for item in items:
-            state, addition_id = settlement(item, active, cw_products.get(item.product_id))
-            note = (
-                "reached ConnectWise (confirmed by run %d)"
-                if state == "settled_done"
-                else "did not reach ConnectWise (checked by run %d)"
-            ) % run_id
-            session.execute(
-                update(RunItem)
-                .where(RunItem.id == item.id)
-                .values(
-                    state=state,
-                    addition_id=addition_id,
-                    settled_by_run_id=run_id,
-                    completed_at=now,
-                    error=note if state == "settled_failed" else None,
-                    advice=note,
-                )
-            )
-
-
-def settle_orphans(
-    ledger: Ledger,
-    client: AgreementBilling,
-    intents: dict,
-    cw_products: dict[int, int],
-    now: datetime,
-) -> None:
-    """Settle a killed run's intents on agreements this run did not visit (re-mapped since)."""
-    for agreement_id, items in intents.items():
-        try:
-            active = client.agreement_additions(agreement_id, active_at=now)
-        except ConnectWiseError as exc:
-            log.warning(
-                "cannot settle %d open write(s) on agreement %s yet: %s",
-                len(items),
-                agreement_id,
-                exc,
-            )
-            continue
-        settle(ledger.factory, items, active, cw_products, run_id=ledger.run_id, now=ledger.clock())

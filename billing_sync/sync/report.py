@@ -30,6 +30,7 @@ class RunReport:
     items: list[ItemReport] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     message: str | None = None
+    left_out: list[str] = field(default_factory=list)  # companies with seats no run pushes
 
     def to_json(self) -> dict:
         """The `sync --json` object (DESIGN §5), plus warnings and message."""
@@ -48,6 +49,7 @@ class RunReport:
             "status": self.status,
             "items": [{k: asdict(i)[k] for k in keys} for i in self.items],
             "warnings": self.warnings,
+            "left_out": self.left_out,
             "message": self.message,
         }
 

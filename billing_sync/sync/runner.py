@@ -16,17 +16,30 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.errors import NotFoundError, RunInProgress
-from billing_sync.lease import acquire_lease, current_lease, new_holder, release_lease, renew_lease
+from billing_sync.lease import (
+    Lease,
+    acquire_lease,
+    current_lease,
+    new_holder,
+    release_lease,
+    renew_lease,
+)
 from billing_sync.models import Partner, Run
 from billing_sync.partner_connection import client_for
 from billing_sync.settings import Settings
-from billing_sync.sync.fanout import fan_out
-from billing_sync.sync.gather import RunContext, gather
+from billing_sync.sync.fanout import FanOut, fan_out
+from billing_sync.sync.gather import RunContext, gather, previewed_changes
+from billing_sync.sync.ledger import Ledger
 from billing_sync.sync.report import ItemReport, RunReport
+from billing_sync.sync.writes import WriteTiming
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 ABANDONED_PREVIEW = timedelta(hours=1)
+LOST_LEASE = (
+    "the run lost its lease (it was stalled, or the database was unreachable) and stopped "
+    "writing; the next run settles and completes its work"
+)
 Progress = Callable[[int, int], None]
 
 
@@ -41,10 +54,11 @@ class RunHandle:
 
     run_id: int
     partner_id: int
-    holder: str
+    lease: Lease | None  # None for a preview, which writes nothing
     now: datetime
     trigger: str
     dry_run: bool
+    preview_run_id: int | None = None
 
 
 def _partner(session: Session, partner_id: int) -> Partner:
@@ -62,20 +76,21 @@ def begin_run(
     now: datetime,
     trigger: str = "manual",
     dry_run: bool = False,
+    preview_run_id: int | None = None,
 ) -> RunHandle:
     """Take the lease (real runs) and write the Run row; RunInProgress if another run holds it."""
-    holder = new_holder()
+    lease = None
     with factory() as session:
         partner = _partner(session, partner_id)
         basis = partner.count_basis
-        if not dry_run and not acquire_lease(
-            factory, partner_id, holder, now=now, seconds=settings.lease_seconds
-        ):
-            lease = current_lease(session, partner_id, now=now)
-            since = f" (started {lease.acquired_at:%Y-%m-%d %H:%M} UTC)" if lease else ""
-            raise RunInProgress(
-                f"a sync for {partner.name} is already running{since}; wait for it to finish"
-            )
+        if not dry_run:
+            lease = acquire_lease(factory, partner_id, new_holder(), seconds=settings.lease_seconds)
+            if lease is None:
+                held = current_lease(session, partner_id)
+                since = f" (started {held.acquired_at:%Y-%m-%d %H:%M} UTC)" if held else ""
+                raise RunInProgress(
+                    f"a sync for {partner.name} is already running{since}; wait for it to finish"
+                )
     with factory.begin() as session:
         run = Run(
             partner_id=partner_id,
@@ -85,15 +100,16 @@ def begin_run(
             basis=basis,
             started_at=now,
             heartbeat_at=now,
+            preview_run_id=preview_run_id,
         )
         session.add(run)
         session.flush()
         run_id = run.id
-    if not dry_run:
-        renew_lease(
-            factory, partner_id, holder, now=now, seconds=settings.lease_seconds, run_id=run_id
-        )
-    return RunHandle(run_id, partner_id, holder, now, trigger, dry_run)
+    if lease is not None and not renew_lease(
+        factory, lease, seconds=settings.lease_seconds, run_id=run_id
+    ):
+        log.error("run %s lost its lease before it began", run_id)
+    return RunHandle(run_id, partner_id, lease, now, trigger, dry_run, preview_run_id)
 
 
 def run_sync(
@@ -108,16 +124,25 @@ def run_sync(
     stop: threading.Event | None = None,
     clock: Clock = system_clock,
     client: AgreementBilling | None = None,
+    preview_run_id: int | None = None,
 ) -> RunReport:
     """One run now: the same engine behind the scheduler, Sync now, preview, CLI and API."""
-    handle = begin_run(factory, settings, partner_id, now=now, trigger=trigger, dry_run=dry_run)
+    handle = begin_run(
+        factory,
+        settings,
+        partner_id,
+        now=now,
+        trigger=trigger,
+        dry_run=dry_run,
+        preview_run_id=preview_run_id,
+    )
     return execute_run(
         factory, settings, handle, progress=progress, stop=stop, clock=clock, client=client
     )
 
 
 class _Heartbeat(threading.Thread):
-    """Renews the lease while a run works, so only a dead holder's lease expires."""
+    """Renews the lease while a run works; any failure to renew marks the run lost at once."""
 
     def __init__(
         self, factory, settings: Settings, handle: RunHandle, clock: Clock, lost: threading.Event
@@ -130,17 +155,20 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         factory, settings, handle, clock = self.args
         while not self.done.wait(max(settings.lease_seconds / 3, 0.5)):
-            now = clock()
-            if not renew_lease(
-                factory, handle.partner_id, handle.holder, now=now, seconds=settings.lease_seconds
-            ):
-                log.error(
-                    "run %s lost its lease; stopping after the items in flight", handle.run_id
-                )
+            try:
+                held = renew_lease(factory, handle.lease, seconds=settings.lease_seconds)
+                if held:
+                    with factory.begin() as session:
+                        session.execute(
+                            update(Run).where(Run.id == handle.run_id).values(heartbeat_at=clock())
+                        )
+            except Exception:  # noqa: BLE001 - a heartbeat that cannot renew is a lost lease
+                log.exception("run %s could not renew its lease", handle.run_id)
+                held = False
+            if not held:
+                log.error("run %s lost its lease; it writes nothing more", handle.run_id)
                 self.lost.set()
                 return
-            with factory.begin() as session:
-                session.execute(update(Run).where(Run.id == handle.run_id).values(heartbeat_at=now))
 
 
 def _mark_abandoned(factory, handle: RunHandle, now: datetime) -> None:
@@ -226,7 +254,7 @@ def execute_run(
     try:
         with factory() as session:
             partner = _partner(session, handle.partner_id)
-            enabled, timezone = partner.integration_enabled, partner.timezone
+            enabled = partner.integration_enabled
             concurrency = partner.sync_concurrency or settings.sync_concurrency
         if not handle.dry_run and not enabled:
             report.status = "refused"
@@ -236,6 +264,10 @@ def execute_run(
             )
             return _finish(factory, handle, report, clock())
         if not handle.dry_run:
+            if not renew_lease(factory, handle.lease, seconds=settings.lease_seconds):
+                report.status = "interrupted"
+                report.message = LOST_LEASE
+                return _finish(factory, handle, report, clock())
             heartbeat = _Heartbeat(factory, settings, handle, clock, lost)
             heartbeat.start()
             _mark_abandoned(factory, handle, handle.now)
@@ -247,26 +279,34 @@ def execute_run(
                 freeze=not handle.dry_run,
                 run_id=handle.run_id,
             )
+            if handle.preview_run_id is not None:
+                context.previewed = previewed_changes(
+                    session, handle.partner_id, handle.preview_run_id
+                )
         report.warnings = list(context.warnings)
+        report.left_out = list(context.left_out)
         _set_total(factory, handle, context, handle.now)
         if client is None:
             with factory() as session:
                 client = client_for(session, settings, handle.partner_id)
-        stopped = fan_out(
-            factory,
-            handle,
-            context,
-            client,
-            timezone,
-            report,
-            concurrency=concurrency,
-            progress=progress,
-            stop=stop,
-            lost=lost,
-            clock=clock,
+        timing = WriteTiming.from_settings(
+            settings.cw_timeout_seconds, settings.settle_margin_seconds
         )
-        report.status = _status(report.items, stopped)
-        if stopped:
+        ledger = Ledger(
+            factory,
+            handle.run_id,
+            handle.partner_id,
+            clock,
+            lease=handle.lease,
+            lease_seconds=settings.lease_seconds,
+            settle_after=timing.settle_after,
+        )
+        plan = FanOut(concurrency, timing, settings.cw_max_retries + 1, progress, stop, lost, clock)
+        stopped = fan_out(factory, handle, context, client, report, ledger, plan)
+        report.status = _status(report.items, stopped or lost.is_set())
+        if lost.is_set():
+            report.message = LOST_LEASE
+        elif stopped:
             report.message = "stopped before every company was processed; the next run completes it"
         return _finish(factory, handle, report, clock(), context)
     except ConnectWiseError as exc:
@@ -281,7 +321,7 @@ def execute_run(
     finally:
         if heartbeat is not None:
             heartbeat.done.set()
-        if not handle.dry_run:
-            release_lease(factory, handle.partner_id, handle.holder)
+        if handle.lease is not None:
+            release_lease(factory, handle.lease)
         if own_client and client is not None:
             client.close()

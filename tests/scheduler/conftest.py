@@ -52,8 +52,8 @@ class FakeRun:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, factory, settings, partner_id, *, now, trigger, stop):
-        holder = new_holder()
-        if not acquire_lease(factory, partner_id, holder, now=now, seconds=60):
+        lease = acquire_lease(factory, partner_id, new_holder(), seconds=60)
+        if lease is None:
             raise RunInProgress("a sync is already running")
         try:
             with self.lock:
@@ -75,7 +75,7 @@ class FakeRun:
                 run_id = run.id
             return SimpleNamespace(run_id=run_id, status=self.status, message=None)
         finally:
-            release_lease(factory, partner_id, holder)
+            release_lease(factory, lease)
 
 
 @dataclass

@@ -128,7 +128,7 @@ def test_a_month_close_blocked_by_a_live_run_is_retried_until_it_runs(harness):
     h.clock.now = utc(2026, 3, 31, 12)
     pid = scheduled(h, frequency="weekly", weekday=0, at="08:00")
     h.clock.now = utc(2026, 4, 1, 0, 20)
-    assert acquire_lease(h.factory, pid, "sync-now-elsewhere", now=h.clock.now, seconds=300)
+    assert acquire_lease(h.factory, pid, "sync-now-elsewhere", seconds=300)
     h.tick()
     assert h.triggers() == []
     assert schedule_of(h, pid).next_month_close_at == utc(2026, 4, 1, 0, 15)  # still due
@@ -137,6 +137,23 @@ def test_a_month_close_blocked_by_a_live_run_is_retried_until_it_runs(harness):
     h.clock.advance(seconds=5)
     h.tick()
     assert [t for t in h.triggers() if t[1] == "month_close"]
+    assert schedule_of(h, pid).next_month_close_at == utc(2026, 5, 1, 0, 15)
+
+
+def test_a_failed_month_close_is_retried_after_a_pause_until_it_succeeds(harness):
+    h = harness
+    h.clock.now = utc(2026, 3, 31, 12)
+    pid = scheduled(h, frequency="weekly", weekday=0, at="08:00")
+    h.run.status = "failed"  # ConnectWise down at the month boundary
+    h.clock.now = utc(2026, 4, 1, 0, 15)
+    h.tick()
+    assert schedule_of(h, pid).next_month_close_at == utc(2026, 4, 1, 0, 30)
+    h.clock.advance(minutes=5)
+    h.tick()  # not yet: a failing ConnectWise is not hammered every tick
+    h.run.status = "succeeded"
+    h.clock.now = utc(2026, 4, 1, 0, 30)
+    h.tick()
+    assert [t[1] for t in h.triggers()] == ["month_close", "month_close"]
     assert schedule_of(h, pid).next_month_close_at == utc(2026, 5, 1, 0, 15)
 
 
@@ -159,7 +176,7 @@ def test_a_regular_run_during_a_live_run_is_skipped_not_repeated(harness, caplog
     h = harness
     pid = scheduled(h)
     h.clock.now = utc(2026, 3, 1, 2, 30)
-    assert acquire_lease(h.factory, pid, "sync-now", now=h.clock.now, seconds=300)
+    assert acquire_lease(h.factory, pid, "sync-now", seconds=300)
     with caplog.at_level(logging.INFO, "billing_sync.scheduler"):
         h.tick()
     assert "another run holds the lease" in caplog.text

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from billing_sync import catalog, mappings, partner_connection, partners
 from billing_sync.connectwise.records import Agreement
 from billing_sync.models import Company, Seat
+from billing_sync.sync.writes import WriteTiming
 from cw_simulator import Simulator, SimulatorState
 from tests.support.cw_openapi import check_request
 
@@ -44,6 +46,18 @@ class World:
                 assert key not in result, f"duplicate addition for {key}"
                 result[key] = addition["quantity"]
         return result
+
+
+@pytest.fixture
+def fast_settings(settings):
+    """Short ConnectWise timeouts and no settle margin, so unanswered writes settle in seconds."""
+    return replace(settings, cw_timeout_seconds=0.5, settle_margin_seconds=0.0)
+
+
+def wait_to_settle(settings) -> None:
+    """Sleep until writes sent now may be settled by another run."""
+    timing = WriteTiming.from_settings(settings.cw_timeout_seconds, settings.settle_margin_seconds)
+    time.sleep(timing.settle_after + 0.1)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from billing_sync.errors import RunInProgress
 from billing_sync.lease import acquire_lease
-from billing_sync.models import AdditionLink, Partner, PeriodClose, Run, RunItem
+from billing_sync.models import AdditionLink, Partner, PeriodClose, Run, RunItem, RunLease
 from billing_sync.partner_connection import client_for
 from billing_sync.sync import run_sync
 from tests.sync.conftest import NOW, add_seats, build_world, expected_quantities
@@ -217,7 +217,7 @@ def test_preview_works_while_integration_is_disabled(session_factory, settings, 
 
 
 def test_a_held_lease_refuses_a_second_run(session_factory, settings, world, cw_state):
-    assert acquire_lease(session_factory, world.partner_id, "other-process", now=NOW, seconds=60)
+    assert acquire_lease(session_factory, world.partner_id, "other-process", seconds=60)
 
     with pytest.raises(RunInProgress, match="already running"):
         sync(session_factory, settings, world)
@@ -225,13 +225,16 @@ def test_a_held_lease_refuses_a_second_run(session_factory, settings, world, cw_
 
 
 def test_an_expired_lease_of_a_dead_holder_does_not_block(session_factory, settings, world):
-    acquire_lease(
-        session_factory,
-        world.partner_id,
-        "dead-process",
-        now=NOW - timedelta(minutes=30),
-        seconds=60,
-    )
+    with session_factory.begin() as session:  # a holder that died half an hour ago
+        session.add(
+            RunLease(
+                partner_id=world.partner_id,
+                holder="dead-process",
+                token=7,
+                acquired_at=datetime.now(UTC) - timedelta(minutes=31),
+                expires_at=datetime.now(UTC) - timedelta(minutes=30),
+            )
+        )
 
     assert sync(session_factory, settings, world).status == "succeeded"
 

@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 import pytest
 
 from billing_sync.connectwise.records import Addition
-from billing_sync.planning import Wanted, plan_agreement, plan_item
+from billing_sync.planning import (
+    Blocked,
+    Change,
+    Wanted,
+    current_additions,
+    differs_from_preview,
+    plan_agreement,
+    plan_item,
+)
 
 T = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -25,7 +33,7 @@ def addition(id: int, product: int, quantity: float) -> Addition:
         (5, None, [addition(7, 100, 3.0)], ("update", 7, 3.0, True)),
         (0, None, [addition(7, 100, 3.0)], ("update", 7, 3.0, True)),
         (5, 7, [addition(7, 100, 5.0000001)], ("unchanged", 7, 5.0000001, False)),
-        (5, 7, [addition(7, 100, 2.0), addition(8, 100, 9.0)], ("update", 7, 2.0, False)),
+        (5, 7, [addition(7, 100, 2.0), addition(8, 100, 9.0)], ("error", None, None, False)),
         (5, 99, [addition(8, 100, 9.0)], ("update", 8, 9.0, True)),  # linked one is gone: adopt
         (5, None, [addition(8, 200, 9.0)], ("create", None, None, False)),  # other product
     ],
@@ -36,7 +44,7 @@ def addition(id: int, product: int, quantity: float) -> Addition:
         "adopt-differs",
         "zero-on-existing",
         "tolerance",
-        "link-wins-over-duplicates",
+        "a-linked-duplicate-is-still-a-duplicate",
         "relink",
         "other-product-ignored",
     ],
@@ -67,3 +75,38 @@ def test_the_same_inputs_always_give_the_same_plan():
     active = [addition(7, 100, 4.0)]
 
     assert plan_agreement(wants, active) == plan_agreement(wants, active)
+
+
+def test_a_duplicate_names_every_addition_and_writes_nothing():
+    active = [addition(9, 100, 1.0), addition(7, 100, 2.0), addition(8, 100, 3.0)]
+
+    change = plan_item(Wanted(1, 2, 100, 5, linked_addition_id=7), active)
+
+    assert change.action == "error" and not change.is_write
+    assert "7, 8, 9" in change.error and "Cancel the extra" in change.advice
+
+
+def test_records_of_another_agreement_or_cancelled_are_not_current():
+    ours = addition(7, 100, 2.0)
+    foreign = Addition(8, 11, 100, None, 4.0, "Billable", T, None)
+    cancelled = Addition(9, 10, 100, None, 4.0, "Billable", T, T)
+
+    assert current_additions([ours, foreign, cancelled], 10, T) == [ours]
+
+
+def test_a_blocked_item_reports_its_reason_and_writes_nothing():
+    blocked = Blocked("error", "an earlier create may still land", "wait")
+
+    change = plan_item(Wanted(1, 2, 100, 5, blocked=blocked), [addition(7, 100, 2.0)])
+
+    assert (change.action, change.addition_id, change.quantity_before) == ("error", 7, 2.0)
+    assert change.error == "an earlier create may still land" and not change.is_write
+
+
+def test_apply_re_plans_only_what_moved_since_the_preview():
+    planned = Change(1, 2, 100, "update", 5, addition_id=7, quantity_before=3.0)
+    moved = Change(1, 2, 100, "update", 5, addition_id=7, quantity_before=4.0)
+
+    assert differs_from_preview(planned, planned) is False
+    assert differs_from_preview(moved, planned) is True
+    assert differs_from_preview(planned, None) is True

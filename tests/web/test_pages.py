@@ -265,13 +265,7 @@ def test_sync_now_runs_in_the_background(app, admin, world, simulator, sim_state
 def test_second_sync_now_while_running_starts_nothing(app, admin, world, session_factory):
     from billing_sync.lease import acquire_lease
 
-    assert acquire_lease(
-        session_factory,
-        world.partner_id,
-        "someone-else",
-        now=app.extensions["billing_sync"].clock(),
-        seconds=300,
-    )
+    assert acquire_lease(session_factory, world.partner_id, "someone-else", seconds=300)
     response = admin.post("/sync/now", follow_redirects=True)
     assert "A sync is already running; nothing new was started" in _text(response)
     with session_factory() as session:
