@@ -259,7 +259,8 @@ class ConnectWiseClient:
 
     def _paged(self, path: str, conditions: str | None) -> Iterator[dict[str, Any]]:
         """Rows of every page, following `Link: rel="next"`; refuses a repeated next URL."""
-        params: dict[str, Any] = {"page": 1, "pageSize": PAGE_SIZE}
+        # A stable order, so rows cannot shift between pages while we read them.
+        params: dict[str, Any] = {"orderBy": "id asc", "page": 1, "pageSize": PAGE_SIZE}
         if conditions:
             params["conditions"] = conditions
         response = self._request("GET", path, params=params)

@@ -107,7 +107,8 @@ def test_a_404_with_the_same_codebase_is_not_repeated(cw, client):
 
 
 def test_pagination_fetches_every_page_and_yields_records(cw, client):
-    page = f"{BASE}/company/companies?conditions=deletedFlag%3Dfalse&pageSize=1000&page="
+    listing = "conditions=deletedFlag%3Dfalse&orderBy=id%20asc&pageSize=1000"
+    page = f"{BASE}/company/companies?{listing}&page="
     for n, next_page in [(1, 2), (2, 3), (3, None)]:
         headers = (
             {"Link": f'<{page}{next_page}>; rel="next", <{page}1>; rel="first"'}
@@ -123,7 +124,8 @@ def test_pagination_fetches_every_page_and_yields_records(cw, client):
     companies = list(client.companies("deletedFlag=false"))
     assert [c.id for c in companies] == [10, 11, 20, 21, 30, 31]
     assert [query(c) for c in cw.calls] == [
-        {"conditions": "deletedFlag=false", "page": str(n), "pageSize": "1000"} for n in (1, 2, 3)
+        {"conditions": "deletedFlag=false", "orderBy": "id asc", "page": str(n), "pageSize": "1000"}
+        for n in (1, 2, 3)
     ]
 
 
@@ -159,8 +161,16 @@ def test_a_next_link_to_another_host_stays_on_the_site(cw, client):
 @pytest.mark.parametrize(
     ("include_inactive", "expected"),
     [
-        (False, {"conditions": "inactiveFlag=false", "page": "1", "pageSize": "1000"}),
-        (True, {"page": "1", "pageSize": "1000"}),
+        (
+            False,
+            {
+                "conditions": "inactiveFlag=false",
+                "orderBy": "id asc",
+                "page": "1",
+                "pageSize": "1000",
+            },
+        ),
+        (True, {"orderBy": "id asc", "page": "1", "pageSize": "1000"}),
     ],
 )
 def test_catalog_items_query(cw, client, include_inactive, expected):
@@ -184,7 +194,12 @@ def test_search_companies_escapes_the_text_and_skips_deleted(cw, client):
 def test_company_agreements_query(cw, client):
     cw.get(f"{BASE}/finance/agreements", json=[agreement(9), agreement(10)])
     assert [a.id for a in client.company_agreements(250)] == [9, 10]
-    assert query(cw.calls[0]) == {"conditions": "company/id=250", "page": "1", "pageSize": "1000"}
+    assert query(cw.calls[0]) == {
+        "conditions": "company/id=250",
+        "orderBy": "id asc",
+        "page": "1",
+        "pageSize": "1000",
+    }
 
 
 def test_agreements_by_ids_batches_100_ids_per_request(cw, client):
@@ -214,9 +229,20 @@ def test_agreement_additions_asks_for_active_ones_in_one_get(cw, client):
     [call] = cw.calls
     assert query(call) == {
         "conditions": "cancelledDate=null or cancelledDate>[2026-02-01T00:00:00Z]",
+        "orderBy": "id asc",
         "page": "1",
         "pageSize": "1000",
     }
+
+
+def test_additions_of_another_agreement_or_cancelled_are_dropped_at_the_boundary(cw, client):
+    foreign = {**ADDITION, "id": 502, "agreementId": 10}
+    cancelled = {**ADDITION, "id": 503, "cancelledDate": "2026-01-15T00:00:00Z"}
+    cw.get(f"{BASE}/finance/agreements/9/additions", json=[ADDITION, foreign, cancelled])
+
+    additions = client.agreement_additions(9, active_at=datetime(2026, 2, 1, tzinfo=UTC))
+
+    assert [a.id for a in additions] == [501]
 
 
 def test_create_addition_posts_exactly_the_fields_it_sets(cw, client):
