@@ -251,6 +251,29 @@ def test_preview_then_apply_writes_the_previewed_quantity(app, admin, world, sim
     assert [a["quantity"] for a in sim_state.additions(agreement_id)] == [1]
 
 
+def test_apply_marks_an_item_re_planned_when_connectwise_moved_since_the_preview(
+    app, admin, world, simulator, sim_state
+):
+    agreement_id = _ready_to_sync(admin, world, simulator, sim_state)
+    preview = admin.post("/sync/preview").headers["Location"]
+    preview_id = int(preview.rstrip("/").rsplit("/", 1)[1])
+    item = next(r for r in sim_state.records("catalog") if r["identifier"] == "PB-BUS")
+    sim_state.add_addition(agreement_id, item["id"], quantity=4)  # a hand edit after the preview
+
+    applied = admin.post("/sync/apply", data={"preview_id": str(preview_id)})
+    app.extensions["billing_sync"].runs.join(timeout=30)
+    detail = _text(admin.get(applied.headers["Location"]))
+
+    assert "re-planned: changed since the preview" in detail
+    assert [a["quantity"] for a in sim_state.additions(agreement_id)] == [1]  # updated, not added
+
+
+def test_apply_of_another_partners_preview_is_not_found(admin, world):
+    assert (
+        admin.post("/sync/apply", data={"preview_id": str(world.theirs_run_id)}).status_code == 404
+    )
+
+
 def test_sync_now_runs_in_the_background(app, admin, world, simulator, sim_state):
     agreement_id = _ready_to_sync(admin, world, simulator, sim_state)
     response = admin.post("/sync/now")
