@@ -156,6 +156,17 @@ def test_an_intent_is_refused_once_the_lease_is_lost(session_factory, settings, 
     assert [i for i in items(session_factory) if i.state == "intent"] == []
 
 
+def test_an_expired_lease_refuses_an_intent_even_when_nobody_took_it(
+    session_factory, settings, world
+):
+    lease = acquire_lease(session_factory, world.partner_id, "me", seconds=60)
+    ledger = Ledger(session_factory, 1, world.partner_id, lambda: NOW, lease=lease)
+    expire_lease(session_factory, world.partner_id)  # stalled past it; no other run yet
+
+    with pytest.raises(LeaseLost):
+        ledger.open_intent(Entry(None, None, 1, "create", quantity_after=1))
+
+
 def test_lease_tokens_rise_with_every_acquisition(session_factory, world):
     first = acquire_lease(session_factory, world.partner_id, "a", seconds=60)
     expire_lease(session_factory, world.partner_id)
