@@ -44,10 +44,12 @@ def cli(settings):
         "BILLING_SYNC_ALLOW_PRIVATE_HOSTS": "1",
     }
 
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, stdin: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "billing_sync.cli", *args],
-            env=env,
+            env={**env, **(extra_env or {})},
             input=stdin,
             capture_output=True,
             text=True,
@@ -180,6 +182,40 @@ def test_bad_input_is_one_line_error_and_non_zero_exit(cli, args, message):
 
     assert result.returncode != 0
     assert message.lower() in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, variable, value, message",
+    [
+        (
+            ("sync", "x"),
+            "BILLING_SYNC_CONCURRENCY",
+            "abc",
+            "BILLING_SYNC_CONCURRENCY must be a whole number from 1 to 64, got 'abc'",
+        ),
+        (
+            ("serve", "--port", "0"),
+            "BILLING_SYNC_SCHEDULER",
+            "maybe",
+            "BILLING_SYNC_SCHEDULER must be one of 1/0, true/false, yes/no, on/off, got 'maybe'",
+        ),
+        (
+            ("serve", "--port", "0"),
+            "BILLING_SYNC_LOGIN_RATE_LIMIT",
+            "lots",
+            "BILLING_SYNC_LOGIN_RATE_LIMIT must be attempts/period such as 10/5m",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable_and_exit_1(
+    cli, args, variable, value, message
+):
+    result = cli(*args, extra_env={variable: value})
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(f"error: {message}")
     assert "Traceback" not in result.stderr
 
 
