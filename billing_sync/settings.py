@@ -14,6 +14,8 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smh])\s*$")
 _RATE_UNITS = {"s": 1, "m": 60, "h": 3600}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+_STORAGE_SCHEMES = {"memory", "redis", "rediss", "redis+unix"}
+_USERINFO = re.compile(r"//[^/@]*@")
 
 
 class MissingSecretError(RuntimeError):
@@ -98,6 +100,21 @@ def _login_rate(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def check_ratelimit_storage_url(url: str) -> str:
+    """BILLING_SYNC_RATELIMIT_STORAGE_URL's form: memory:// or a Redis URL; returns it."""
+    scheme, separator, _ = url.partition("://")
+    if not separator or scheme.lower() not in _STORAGE_SCHEMES:
+        shown = _USERINFO.sub("//***@", url)  # never echo a password
+        expected = "memory:// or a Redis URL such as redis://127.0.0.1:6379/0"
+        raise _bad("BILLING_SYNC_RATELIMIT_STORAGE_URL", expected, shown)
+    return url
+
+
+def _storage_url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = _raw(env, name)
+    return default if raw is None else check_ratelimit_storage_url(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable; see config/billing-sync.env.example for each variable."""
@@ -115,6 +132,7 @@ class Settings:
     month_close_at: str = "00:15"
     session_cookie_secure: bool = False
     login_rate_limit: str = "10/5m"
+    ratelimit_storage_url: str = field(default="memory://", repr=False)
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_user: str | None = None
@@ -145,6 +163,9 @@ class Settings:
             month_close_at=_clock(env, "BILLING_SYNC_MONTH_CLOSE_AT", "00:15"),
             session_cookie_secure=_flag(env, "BILLING_SYNC_SECURE_COOKIES", False),
             login_rate_limit=_login_rate(env, "BILLING_SYNC_LOGIN_RATE_LIMIT", "10/5m"),
+            ratelimit_storage_url=_storage_url(
+                env, "BILLING_SYNC_RATELIMIT_STORAGE_URL", "memory://"
+            ),
             smtp_host=env.get("BILLING_SYNC_SMTP_HOST") or None,
             smtp_port=_whole(env, "BILLING_SYNC_SMTP_PORT", 25, 1, 65535),
             smtp_user=env.get("BILLING_SYNC_SMTP_USER") or None,

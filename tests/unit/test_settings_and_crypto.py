@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLOCK = "a 24-hour time HH:MM, e.g. 00:15"
 RATE = "attempts/period such as 10/5m (period in s, m or h)"
 FLAG = "one of 1/0, true/false, yes/no, on/off"
+STORAGE = "memory:// or a Redis URL such as redis://127.0.0.1:6379/0"
 
 
 def test_defaults_need_no_environment(tmp_path):
@@ -72,6 +73,8 @@ def test_values_come_from_the_environment():
         ("BILLING_SYNC_SCHEDULER", "2", FLAG),
         ("BILLING_SYNC_SECURE_COOKIES", "enabled", FLAG),
         ("BILLING_SYNC_SMTP_STARTTLS", "y", FLAG),
+        ("BILLING_SYNC_RATELIMIT_STORAGE_URL", "127.0.0.1:6379", STORAGE),
+        ("BILLING_SYNC_RATELIMIT_STORAGE_URL", "memcached://cache:11211", STORAGE),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable_the_form_and_the_value(name, value, expected):
@@ -97,6 +100,13 @@ def test_a_bad_value_is_refused_naming_the_variable_the_form_and_the_value(name,
         ("BILLING_SYNC_SCHEDULER", "OFF", "scheduler_enabled", False),
         ("BILLING_SYNC_SMTP_STARTTLS", "true", "smtp_starttls", True),
         ("BILLING_SYNC_ALLOW_PRIVATE_HOSTS", "0", "allow_private_hosts", False),
+        ("BILLING_SYNC_RATELIMIT_STORAGE_URL", "", "ratelimit_storage_url", "memory://"),
+        (
+            "BILLING_SYNC_RATELIMIT_STORAGE_URL",
+            "redis://r:6379/2",
+            "ratelimit_storage_url",
+            "redis://r:6379/2",
+        ),
     ],
 )
 def test_good_values_parse_to_their_meaning(name, value, field, parsed):
