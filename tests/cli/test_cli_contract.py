@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import subprocess
 import sys
 
@@ -45,10 +47,16 @@ def cli(settings):
     }
 
     def run(
-        *args: str, stdin: str | None = None, extra_env: dict[str, str] | None = None
+        *args: str,
+        stdin: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        stderr_on_a_terminal: bool = False,
     ) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "billing_sync.cli", *args]
+        if stderr_on_a_terminal:
+            return _stderr_on_a_terminal(argv, {**env, **(extra_env or {})})
         return subprocess.run(
-            [sys.executable, "-m", "billing_sync.cli", *args],
+            argv,
             env={**env, **(extra_env or {})},
             input=stdin,
             capture_output=True,
@@ -57,6 +65,33 @@ def cli(settings):
         )
 
     return run
+
+
+def _stderr_on_a_terminal(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run with stderr on a pseudo-terminal, as at a shell; stderr comes back as text.
+
+    For small outputs only: nothing reads the terminal until the command has ended.
+    """
+    leader, follower = pty.openpty()
+    with os.fdopen(leader, "rb", buffering=0) as terminal:
+        try:
+            done = subprocess.run(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=follower,
+                timeout=60,
+            )
+        finally:
+            os.close(follower)
+        drawn = b""
+        with contextlib.suppress(OSError):  # Linux answers EIO once the terminal is drained
+            while chunk := terminal.read(4096):
+                drawn += chunk
+    return subprocess.CompletedProcess(
+        argv, done.returncode, done.stdout.decode(), drawn.decode(errors="replace")
+    )
 
 
 def ok(result: subprocess.CompletedProcess) -> str:
@@ -139,7 +174,12 @@ def test_the_whole_setup_and_sync_contract(cli, cw, tmp_path):
         )
     )
 
-    preview = json.loads(ok(cli("sync", "msp1", "--dry-run", "--json")))
+    preview_json = cli("sync", "msp1", "--dry-run", "--json", stderr_on_a_terminal=True)
+    preview = json.loads(ok(preview_json))
+    assert preview_json.stderr == ""  # --json draws no progress bar, even on a terminal
+    on_a_terminal = cli("sync", "msp1", "--dry-run", stderr_on_a_terminal=True)
+    assert "run" in ok(on_a_terminal)  # the table still goes to stdout
+    assert "syncing" in on_a_terminal.stderr and "2/2" in on_a_terminal.stderr  # click's bar
     assert state.additions(1) == []
     result = json.loads(ok(cli("sync", "msp1", "--json")))
 
@@ -160,7 +200,9 @@ def test_the_whole_setup_and_sync_contract(cli, cw, tmp_path):
     assert [a["quantity"] for a in state.additions(1)] == [2.0]
     again = json.loads(ok(cli("sync", "msp1", "--json")))
     assert {i["action"] for i in again["items"]} == {"unchanged"}
-    assert "run" in ok(cli("sync", "msp1"))  # the readable table
+    table = cli("sync", "msp1")
+    assert "run" in ok(table)  # the readable table
+    assert table.stderr == ""  # stderr is a pipe here: no progress bar
 
 
 @pytest.mark.parametrize(
