@@ -155,7 +155,9 @@ class Settings:
             allow_private_hosts=_flag(env, "BILLING_SYNC_ALLOW_PRIVATE_HOSTS", False),
             instance_path=instance,
             sync_concurrency=_whole(env, "BILLING_SYNC_CONCURRENCY", 4, 1, 64),
-            lease_seconds=_whole(env, "BILLING_SYNC_LEASE_SECONDS", 300, 5, None),
+            # 2 s is the shortest lease its renewal (every third of it) keeps alive with slack;
+            # tests and chaos trials use short leases so killed runs are taken over quickly.
+            lease_seconds=_whole(env, "BILLING_SYNC_LEASE_SECONDS", 300, 2, None),
             cw_timeout_seconds=_seconds(env, "BILLING_SYNC_CW_TIMEOUT", 30.0),
             cw_max_retries=_whole(env, "BILLING_SYNC_CW_RETRIES", 4, 0, 10),
             scheduler_enabled=_flag(env, "BILLING_SYNC_SCHEDULER", True),
