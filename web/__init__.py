@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.db import make_engine, make_session_factory
 from billing_sync.settings import Settings
-from web import auth, errors, filters
-from web.ratelimit import AttemptLimiter
+from web import auth, errors, filters, ratelimit
 from web.state import AppState
 from web.state import init_app as init_state
 
@@ -68,13 +67,10 @@ def create_app(
     _configure(app, settings)
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.database_url))
-    app_state = AppState(
-        settings=settings,
-        session_factory=session_factory,
-        limiter=AttemptLimiter.from_rate(settings.login_rate_limit),
-    )
-    init_state(app, app_state)
     auth.init_app(app)  # the sign-in guard runs before the CSRF check
+    limiter = ratelimit.init_app(app, settings)
+    app_state = AppState(settings=settings, session_factory=session_factory, limiter=limiter)
+    init_state(app, app_state)
     CSRFProtect(app)
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -16,10 +17,12 @@ from flask import (
     request,
     url_for,
 )
+from flask_limiter import RateLimitExceeded
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from billing_sync.models import User
 from billing_sync.partners import authenticate_user
+from web.ratelimit import retry_after
 from web.state import db, state
 
 bp = Blueprint("auth", __name__)
@@ -102,26 +105,28 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Sign in with e-mail and password; failures are rate limited per address and e-mail."""
+    """Sign in with e-mail and password; failures are throttled (web/ratelimit.py)."""
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(url_for("dashboard.index"))
         return render_template("login.html")
     email = request.form.get("email", "").strip().lower()
-    key = f"{request.remote_addr}|{email}"
-    limiter = state().limiter
-    wait = limiter.retry_after(key)
-    if wait > 0:
-        flash(f"Too many failed sign-ins; try again in {int(wait // 60) + 1} minute(s).", "error")
-        return render_template("login.html", email=email), 429
     user = authenticate_user(db(), email, request.form.get("password", ""))
     if user is None:
-        limiter.record_failure(key)
         flash("E-mail or password is wrong.", "error")
-        return render_template("login.html", email=email), 401
-    limiter.reset(key)
+        return render_template("login.html", email=email), 401  # a 401 counts as a failure
     login_user(_signed_in(user))
     return redirect(_safe_next(request.args.get("next")))
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _locked_out(_exc: RateLimitExceeded):
+    # The same words for every e-mail, known or not: a lockout must not reveal an account.
+    wait = retry_after(state().limiter)
+    minutes = math.ceil(wait / 60)
+    flash(f"Too many failed sign-ins; try again in {minutes} minute(s).", "error")
+    email = request.form.get("email", "").strip().lower()
+    return render_template("login.html", email=email), 429, {"Retry-After": str(wait)}
 
 
 @bp.post("/logout")

@@ -1,67 +1,70 @@
-"""A small in-memory limiter for failed logins, keyed by client address and e-mail."""
+"""Failed sign-ins throttled by Flask-Limiter, per account and per client address."""
 
 from __future__ import annotations
 
-import re
-import threading
+import hashlib
+import math
 import time
-from collections import deque
-from collections.abc import Callable
 
-UNITS = {"s": 1, "m": 60, "h": 3600}
-RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smh])\s*$")
-MAX_KEYS = 10_000
+from flask import Flask, request
+from flask.wrappers import Response
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 
+from billing_sync.settings import Settings, check_ratelimit_storage_url, parse_login_rate
 
-def parse_rate(text: str) -> tuple[int, float]:
-    """ "10/5m" -> (10 attempts, 300 seconds)."""
-    match = RATE.match(text)
-    if not match or int(match.group(1)) < 1:
-        raise ValueError(f"rate {text!r} is not of the form N/[M]s|m|h, e.g. 10/5m")
-    count, span, unit = match.groups()
-    return int(count), int(span or 1) * UNITS[unit]
+LOGIN_ENDPOINT = "auth.login"
+KEY_PREFIX = "billing-sync"  # keeps our counts apart in a Redis other services share
+# A shared storage that stops answering costs a sign-in two seconds, not a hung request.
+REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
 
 
-class AttemptLimiter:
-    """Allows `limit` failures per key in a sliding `window` (seconds); one process only."""
+def account_key() -> str:
+    """The account a sign-in names: a digest of the case-folded e-mail, known or not."""
+    # A digest keeps the key short whatever is typed and keeps e-mail addresses out of the store.
+    email = request.form.get("email", "").strip().casefold()
+    return hashlib.sha256(email.encode()).hexdigest()
 
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    @classmethod
-    def from_rate(cls, text: str) -> AttemptLimiter:
-        """A limiter for a rate such as settings.login_rate_limit."""
-        return cls(*parse_rate(text))
+def _failed(response: Response) -> bool:
+    return response.status_code == 401  # only a wrong e-mail or password counts
 
-    def _recent(self, key: str, at: float) -> deque[float]:
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= at - self.window:
-            failures.popleft()
-        return failures
 
-    def retry_after(self, key: str) -> float:
-        """Seconds until `key` may try again; 0 when it may try now."""
-        with self._lock:
-            at = self.clock()
-            failures = self._recent(key, at)
-            if len(failures) < self.limit:
-                return 0.0
-            return failures[0] + self.window - at
+def init_app(app: Flask, settings: Settings) -> Limiter:
+    """Refuse sign-in (429) after too many failures for one account or from one address.
 
-    def record_failure(self, key: str) -> None:
-        """Count one failed attempt."""
-        with self._lock:
-            at = self.clock()
-            if len(self._failures) >= MAX_KEYS:
-                # Bounded memory: forget keys whose failures all fell out of the window.
-                self._failures = {k: v for k, v in self._failures.items() if self._recent(k, at)}
-            failures = self._recent(key, at)
-            failures.append(at)
-            self._failures[key] = failures
+    Each key may fail settings.login_rate_limit times; only failed attempts (a 401 answer)
+    count, and while either count is full even the right password is refused. Counts live in
+    settings.ratelimit_storage_url. The login view must already be registered.
+    """
+    count, seconds = parse_login_rate(settings.login_rate_limit)
+    url = check_ratelimit_storage_url(settings.ratelimit_storage_url)
+    shared = not url.startswith("memory:")
+    limiter = Limiter(
+        get_remote_address,
+        storage_uri=url,
+        storage_options=REDIS_OPTIONS if shared else {},
+        strategy="moving-window",  # "N failures in the last M minutes", as the setting reads
+        key_prefix=KEY_PREFIX,
+        fail_on_first_breach=False,  # test both keys, so Retry-After covers the later one
+        in_memory_fallback_enabled=shared,  # a storage outage throttles per process, not 500s
+        headers_enabled=False,  # Retry-After goes on the lockout page only
+    )
+    limiter.init_app(app)
+    view = app.view_functions[LOGIN_ENDPOINT]
+    for key_func, scope in ((account_key, "account"), (get_remote_address, "address")):
+        view = limiter.limit(
+            f"{count} per {seconds} seconds",
+            key_func=key_func,
+            scope=scope,
+            methods=["POST"],
+            deduct_when=_failed,
+        )(view)
+    app.view_functions[LOGIN_ENDPOINT] = view
+    return limiter
 
-    def reset(self, key: str) -> None:
-        """Forget a key's failures (after a successful login)."""
-        with self._lock:
-            self._failures.pop(key, None)
+
+def retry_after(limiter: Limiter) -> int:
+    """Whole seconds until every limit this request broke has room again (at least 1)."""
+    resets = [limit.window.reset_time for limit in limiter.current_limits if limit.breached]
+    return max(1, math.ceil(max(resets, default=0.0) - time.time()))

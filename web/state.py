@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flask import Flask, current_app, g
+from flask_limiter import Limiter
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.settings import Settings
 from web.background import RunThreads
-from web.ratelimit import AttemptLimiter
 
 
 def utcnow() -> datetime:
@@ -25,7 +25,7 @@ class AppState:
 
     settings: Settings
     session_factory: sessionmaker[Session]
-    limiter: AttemptLimiter
+    limiter: Limiter
     runs: RunThreads = field(default_factory=RunThreads)
     clock: Callable[[], datetime] = utcnow
     stop_scheduler: Callable[[], None] | None = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 
 import click
 
@@ -11,19 +13,33 @@ from billing_sync import partners
 from billing_sync.cli.common import now, session_factory, settings
 from billing_sync.sync import run_sync
 from billing_sync.sync.report import format_report
+from billing_sync.sync.runner import Progress
 
 OK_STATUSES = {"succeeded"}
 
 
-def _progress_printer():
-    """Progress on a terminal only, so pipes and --json stay clean."""
+@contextmanager
+def progress_bar() -> Iterator[Progress | None]:
+    """click's progress bar on stderr when it is a terminal (so pipes and --json stay clean).
+
+    Yields what the engine calls as progress(done, total); the bar is drawn on the first call,
+    when the total is known, and closed (with its newline) when the block ends.
+    """
     if not sys.stderr.isatty():
-        return None
+        yield None
+        return
+    with ExitStack() as stack:
+        bar = None
 
-    def show(done: int, total: int) -> None:
-        click.echo(f"\r  {done}/{total} items", err=True, nl=done >= total)
+        def show(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = stack.enter_context(
+                    click.progressbar(length=total, label="syncing", show_pos=True, file=sys.stderr)
+                )
+            bar.update(max(0, done - bar.pos))
 
-    return show
+        yield show
 
 
 @click.command()
@@ -37,15 +53,16 @@ def sync(partner_name: str, dry_run: bool, as_json: bool) -> None:
     factory = session_factory(config)
     with factory() as session:
         partner_id = partners.get_partner(session, partner_name).id
-    report = run_sync(
-        factory,
-        config,
-        partner_id,
-        now=now(),
-        trigger="cli",
-        dry_run=dry_run,
-        progress=None if as_json else _progress_printer(),
-    )
+    with nullcontext() if as_json else progress_bar() as progress:
+        report = run_sync(
+            factory,
+            config,
+            partner_id,
+            now=now(),
+            trigger="cli",
+            dry_run=dry_run,
+            progress=progress,
+        )
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:

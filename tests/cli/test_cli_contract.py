@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import subprocess
 import sys
 
@@ -44,10 +46,18 @@ def cli(settings):
         "BILLING_SYNC_ALLOW_PRIVATE_HOSTS": "1",
     }
 
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str,
+        stdin: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        stderr_on_a_terminal: bool = False,
+    ) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "billing_sync.cli", *args]
+        if stderr_on_a_terminal:
+            return _stderr_on_a_terminal(argv, {**env, **(extra_env or {})})
         return subprocess.run(
-            [sys.executable, "-m", "billing_sync.cli", *args],
-            env=env,
+            argv,
+            env={**env, **(extra_env or {})},
             input=stdin,
             capture_output=True,
             text=True,
@@ -55,6 +65,33 @@ def cli(settings):
         )
 
     return run
+
+
+def _stderr_on_a_terminal(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run with stderr on a pseudo-terminal, as at a shell; stderr comes back as text.
+
+    For small outputs only: nothing reads the terminal until the command has ended.
+    """
+    leader, follower = pty.openpty()
+    with os.fdopen(leader, "rb", buffering=0) as terminal:
+        try:
+            done = subprocess.run(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=follower,
+                timeout=60,
+            )
+        finally:
+            os.close(follower)
+        drawn = b""
+        with contextlib.suppress(OSError):  # Linux answers EIO once the terminal is drained
+            while chunk := terminal.read(4096):
+                drawn += chunk
+    return subprocess.CompletedProcess(
+        argv, done.returncode, done.stdout.decode(), drawn.decode(errors="replace")
+    )
 
 
 def ok(result: subprocess.CompletedProcess) -> str:
@@ -137,7 +174,12 @@ def test_the_whole_setup_and_sync_contract(cli, cw, tmp_path):
         )
     )
 
-    preview = json.loads(ok(cli("sync", "msp1", "--dry-run", "--json")))
+    preview_json = cli("sync", "msp1", "--dry-run", "--json", stderr_on_a_terminal=True)
+    preview = json.loads(ok(preview_json))
+    assert preview_json.stderr == ""  # --json draws no progress bar, even on a terminal
+    on_a_terminal = cli("sync", "msp1", "--dry-run", stderr_on_a_terminal=True)
+    assert "run" in ok(on_a_terminal)  # the table still goes to stdout
+    assert "syncing" in on_a_terminal.stderr and "2/2" in on_a_terminal.stderr  # click's bar
     assert state.additions(1) == []
     result = json.loads(ok(cli("sync", "msp1", "--json")))
 
@@ -158,7 +200,9 @@ def test_the_whole_setup_and_sync_contract(cli, cw, tmp_path):
     assert [a["quantity"] for a in state.additions(1)] == [2.0]
     again = json.loads(ok(cli("sync", "msp1", "--json")))
     assert {i["action"] for i in again["items"]} == {"unchanged"}
-    assert "run" in ok(cli("sync", "msp1"))  # the readable table
+    table = cli("sync", "msp1")
+    assert "run" in ok(table)  # the readable table
+    assert table.stderr == ""  # stderr is a pipe here: no progress bar
 
 
 @pytest.mark.parametrize(
@@ -180,6 +224,40 @@ def test_bad_input_is_one_line_error_and_non_zero_exit(cli, args, message):
 
     assert result.returncode != 0
     assert message.lower() in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, variable, value, message",
+    [
+        (
+            ("sync", "x"),
+            "BILLING_SYNC_CONCURRENCY",
+            "abc",
+            "BILLING_SYNC_CONCURRENCY must be a whole number from 1 to 64, got 'abc'",
+        ),
+        (
+            ("serve", "--port", "0"),
+            "BILLING_SYNC_SCHEDULER",
+            "maybe",
+            "BILLING_SYNC_SCHEDULER must be one of 1/0, true/false, yes/no, on/off, got 'maybe'",
+        ),
+        (
+            ("serve", "--port", "0"),
+            "BILLING_SYNC_LOGIN_RATE_LIMIT",
+            "lots",
+            "BILLING_SYNC_LOGIN_RATE_LIMIT must be attempts/period such as 10/5m",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable_and_exit_1(
+    cli, args, variable, value, message
+):
+    result = cli(*args, extra_env={variable: value})
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(f"error: {message}")
     assert "Traceback" not in result.stderr
 
 
