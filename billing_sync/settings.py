@@ -61,7 +61,7 @@ def _seconds(
         value = float(raw)
     except ValueError:
         value = float("nan")
-    lowest_ok = 0 <= value if allow_zero else 0 < value
+    lowest_ok = value >= 0 if allow_zero else value > 0
     if not (lowest_ok and value < float("inf")):  # also refuses nan and inf
         expected = "0 or more" if allow_zero else "greater than 0"
         raise _bad(name, f"a number of seconds {expected}", raw)
