@@ -1,4 +1,4 @@
-"""Fault injection knobs: latency, rate limiting, server errors, lost POST responses."""
+"""Fault injection knobs: latency, 429, 5xx, and slow, failed, lost or corrupt POST answers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from typing import Any
 
 @dataclass
 class Faults:
-    """Fault injection knobs, read on every API call (safe to change while serving)."""
+    """Fault injection knobs, read on every API call (safe to change while serving).
+
+    "Addition POST" below means a create on `/finance/agreements/{parentId}/additions` that got
+    past authentication and the random 429/5xx faults.
+    """
 
     latency_seconds: float = 0.0
     rate_limit_probability: float = 0.0
@@ -17,13 +21,26 @@ class Faults:
     server_error_probability: float = 0.0
     lose_post_response_probability: float = 0.0
     lose_next_posts: int = 0
+    # An addition POST waits this long before it commits and answers (a client with a shorter
+    # timeout gives up; the addition is still created).
+    post_commit_delay_seconds: float = 0.0
+    # The Nth addition POST counted from when this is set answers `fail_post_status`, commits
+    # nothing, and sets it back to 0 (0 = off).
+    fail_nth_post: int = 0
+    fail_post_status: int = 409
+    # The next N addition POSTs commit but answer 201 with a body that is not an Addition.
+    corrupt_next_posts: int = 0
     seed: int | None = None
     _rng: random.Random | None = field(default=None, init=False, repr=False, compare=False)
+    _posts_counted: int = field(default=0, init=False, repr=False, compare=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # Assigning `seed` (even the same value again) restarts the random sequence.
+        # Assigning `seed` (even the same value again) restarts the random sequence; assigning
+        # `fail_nth_post` restarts the count of addition POSTs.
         if name == "seed":
             object.__setattr__(self, "_rng", None)
+        if name == "fail_nth_post":
+            object.__setattr__(self, "_posts_counted", 0)
         object.__setattr__(self, name, value)
 
     def rng(self) -> random.Random:
@@ -35,6 +52,23 @@ class Faults:
     def chance(self, probability: float) -> bool:
         """True with `probability` (never draws when it is 0, keeping seeded sequences stable)."""
         return probability > 0 and self.rng().random() < probability
+
+    def take_post_failure(self) -> int | None:
+        """Count one addition POST: the status to fail it with when it is the Nth, else None."""
+        if self.fail_nth_post <= 0:
+            return None
+        object.__setattr__(self, "_posts_counted", self._posts_counted + 1)
+        if self._posts_counted < self.fail_nth_post:
+            return None
+        self.fail_nth_post = 0
+        return self.fail_post_status
+
+    def take_corrupt_answer(self) -> bool:
+        """Whether this committed addition POST answers a corrupt body (uses one of the N)."""
+        if self.corrupt_next_posts <= 0:
+            return False
+        self.corrupt_next_posts -= 1
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         """The public knobs as plain JSON values."""
@@ -52,7 +86,13 @@ class Faults:
             setattr(self, name, int(value) if name in _INT_FAULTS else value)
 
 
-_INT_FAULTS = {"retry_after_seconds", "lose_next_posts"}
+_INT_FAULTS = {
+    "retry_after_seconds",
+    "lose_next_posts",
+    "fail_nth_post",
+    "fail_post_status",
+    "corrupt_next_posts",
+}
 
 
 def _valid_fault(name: str, value: Any) -> bool:
@@ -60,6 +100,8 @@ def _valid_fault(name: str, value: Any) -> bool:
         return value is None or (isinstance(value, int) and not isinstance(value, bool))
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         return False
-    if name in _INT_FAULTS:
-        return float(value).is_integer()
+    if name in _INT_FAULTS and not float(value).is_integer():
+        return False
+    if name == "fail_post_status":
+        return 400 <= value <= 599  # an error answer, never a success
     return value <= 1 if name.endswith("_probability") else True

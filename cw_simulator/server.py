@@ -7,20 +7,19 @@ import binascii
 import json
 import re
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cw_simulator import resources
 from cw_simulator.errors import ApiError
+from cw_simulator.injection import ADDITIONS, LOST, after_post, before_addition_commit, before_call
 from cw_simulator.records import VERSION
 from cw_simulator.resources import Request, Response, Route
-from cw_simulator.store import LOST_RESPONSE, LoggedRequest, SimulatorState
+from cw_simulator.store import LoggedRequest, SimulatorState
 
 _COMPANY_INFO = re.compile(r"/login/companyinfo/(?P<company>[^/]+)/?")
 _CONTROL_PREFIX = "/__simulator/"
-_LOST = Response(LOST_RESPONSE)
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -73,6 +72,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence stderr access logs; `state.log` is the record."""
 
+    def handle(self) -> None:
+        """Serve the connection; a client that went away (e.g. gave up waiting) ends it quietly."""
+        try:
+            super().handle()
+        except ConnectionError:  # broken pipe or reset while answering or reading the next one
+            self.close_connection = True
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._handle()
 
@@ -90,13 +96,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(self._control(state, split.path, raw))
             return
         body = _parse_json(raw)
+        self.fired: list[str] = []  # the faults injected into this answer, for the log
         template, response = self._dispatch(state, split.path, query, raw, body)
         entry = LoggedRequest(
             self.command, split.path, query, dict(self.headers.items()), body,
-            response.status, template,
+            response.status, template, tuple(self.fired),
         )  # fmt: skip
         state.record_request(entry)
-        if response is _LOST:
+        if response is LOST:
             self.close_connection = True  # drop the socket: the client reads no byte at all
             return
         self._send(response)
@@ -128,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
         self, state: SimulatorState, found: Route | None, path: str, query: dict, raw: bytes,
         body: Any,
     ) -> Response:  # fmt: skip
-        _inject_faults(state)
+        before_call(state, self.fired)
         check_auth(state, self.headers)
         if found is None:
             raise ApiError(404, "NotFound", f"No API resource matches {path}.")
@@ -144,10 +151,13 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "InvalidObject", "The request body is not valid JSON.")
         host, port = self.server.server_address[:2]
         url = f"http://{self.headers.get('Host', f'{host}:{port}')}{path}"
+        creating = self.command == "POST" and template == ADDITIONS
+        if creating:
+            before_addition_commit(state, self.fired)
         response = handler(state, req=Request(self.command, params, query, body, url))
-        if self.command == "POST" and response.status < 300 and _lose_response(state):
-            return _LOST
-        return response
+        if self.command != "POST" or response.status >= 300:
+            return response
+        return after_post(state, response, creating, self.fired)
 
     def _company_info(self, state: SimulatorState, company: str) -> Response:
         if company.lower() != state.company_id.lower():
@@ -186,6 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
         return _error(ApiError(404, "NotFound", f"No simulator control endpoint {path}."))
 
     def _send(self, response: Response) -> None:
+        # A client that already gave up makes these writes fail: `handle` ends it quietly.
         self.send_response(response.status)
         for key, value in response.headers.items():
             self.send_header(key, value)
@@ -212,31 +223,6 @@ def _error(exc: ApiError) -> Response:
     return Response(exc.status, exc.body(), dict(exc.headers))
 
 
-def _inject_faults(state: SimulatorState) -> None:
-    """Latency, then maybe a 429 or a 5xx; nothing is committed when a fault answers."""
-    faults = state.faults
-    if faults.latency_seconds > 0:
-        time.sleep(faults.latency_seconds)
-    with state.lock:
-        if faults.chance(faults.rate_limit_probability):
-            seconds = str(faults.retry_after_seconds)
-            message = f"Too many requests; retry after {seconds} seconds."
-            raise ApiError(429, "TooManyRequests", message, headers={"Retry-After": seconds})
-        if faults.chance(faults.server_error_probability):
-            status = faults.rng().choice((500, 502, 503))
-            raise ApiError(status, "InternalServerError", "An unexpected error occurred.")
-
-
-def _lose_response(state: SimulatorState) -> bool:
-    """Whether this committed POST's response is dropped (`lose_next_posts` first)."""
-    with state.lock:
-        faults = state.faults
-        if faults.lose_next_posts > 0:
-            faults.lose_next_posts -= 1
-            return True
-        return faults.chance(faults.lose_post_response_probability)
-
-
 def _stats(state: SimulatorState) -> dict[str, Any]:
     log = state.log
     by_status: dict[str, int] = {}
@@ -247,6 +233,7 @@ def _stats(state: SimulatorState) -> dict[str, Any]:
         "byMethod": state.request_counts(),
         "byPath": state.request_counts_by_path(),
         "byStatus": by_status,
+        "byFault": state.fault_counts(),
     }
 
 

@@ -16,6 +16,10 @@ from cw_simulator.records import KINDS
 
 LOST_RESPONSE = 0  # LoggedRequest.status of a POST whose response was deliberately never sent
 SEED_FORMAT = "billing-sync-cw-simulator/1"
+# What LoggedRequest.faults may hold, one name per injected fault.
+FAULT_NAMES = (
+    "rate_limited", "server_error", "slow_post", "forced_error", "lost_answer", "corrupt_answer",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,8 @@ class LoggedRequest:
     """One request the simulator answered.
 
     `body` is the parsed JSON (None when absent or not JSON); `status` is LOST_RESPONSE (0) when
-    the response was deliberately dropped; `path_template` is the spec path (None if unrouted).
+    the response was deliberately dropped; `path_template` is the spec path (None if unrouted);
+    `faults` names the injected faults that shaped the answer (see FAULT_NAMES).
     """
 
     method: str
@@ -33,6 +38,7 @@ class LoggedRequest:
     body: Any
     status: int
     path_template: str | None = None
+    faults: tuple[str, ...] = ()
 
 
 class SimulatorState:
@@ -247,3 +253,7 @@ class SimulatorState:
     def request_counts_by_path(self) -> dict[str, int]:
         """Logged requests by method and path template, e.g. {"GET /system/info": 1}."""
         return dict(Counter(f"{e.method} {e.path_template or e.path}" for e in self.log))
+
+    def fault_counts(self) -> dict[str, int]:
+        """Injected faults in the log by name, e.g. {"slow_post": 2, "lost_answer": 1}."""
+        return dict(Counter(name for entry in self.log for name in entry.faults))

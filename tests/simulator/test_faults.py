@@ -1,4 +1,5 @@
-"""Fault injection: latency, 429 + Retry-After, seeded 5xx, lost POST responses; concurrency."""
+"""Fault injection: latency, 429 + Retry-After, seeded 5xx, slow, failed, lost and corrupt POST
+answers; concurrency."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 import requests
 
 from cw_simulator import LOST_RESPONSE
-from tests.simulator.conftest import Api
+from tests.simulator.conftest import Api, body_of
+from tests.support.cw_openapi import check_response
 
 ADDITIONS = "/finance/agreements/1/additions"
 NEW_ADDITION = {"product": {"id": 1}, "quantity": 3, "billCustomer": "Billable"}
@@ -68,6 +70,99 @@ def test_lost_post_probability_and_failed_posts_are_not_lost(api, state):
     with pytest.raises(requests.ConnectionError):
         api.session.post(api.base + ADDITIONS, json=NEW_ADDITION, timeout=5)
     assert len(state.additions(1)) == 3
+
+
+def test_a_slow_post_commits_after_the_client_gave_up_quietly(api, state, capfd):
+    state.faults.post_commit_delay_seconds = 0.5
+    with pytest.raises(requests.Timeout):
+        api.session.post(api.base + ADDITIONS, json=NEW_ADDITION, timeout=0.2)
+    assert len(state.additions(1)) == 2  # not committed yet: the server is still waiting
+
+    deadline = time.monotonic() + 5
+    while len(state.additions(1)) == 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)  # let the handler try to answer the client that left
+
+    assert [a["quantity"] for a in state.additions(1)] == [5.0, 2.0, 3.0]
+    assert (state.log[-1].status, state.log[-1].faults) == (201, ("slow_post",))
+    assert "Traceback" not in capfd.readouterr().err
+    state.faults.post_commit_delay_seconds = 0
+    assert api("GET", "/system/info").status_code == 200
+
+
+def test_a_slow_post_answers_after_its_delay_to_a_patient_client(api, state):
+    state.faults.post_commit_delay_seconds = 0.3
+    started = time.monotonic()
+    assert api("POST", ADDITIONS, json=NEW_ADDITION).status_code == 201
+    assert time.monotonic() - started >= 0.3
+    assert api("GET", "/system/info").status_code == 200  # only creates are slowed
+    assert state.log[-1].faults == ()
+
+
+def test_fail_nth_post_fails_that_post_alone_and_commits_nothing(api, state):
+    api("POST", ADDITIONS, json=NEW_ADDITION)  # before the knob: not counted
+    state.faults.fail_nth_post = 2
+
+    statuses = [api("POST", ADDITIONS, json=NEW_ADDITION).status_code for _ in range(3)]
+
+    assert statuses == [201, 409, 201]
+    assert len(state.additions(1)) == 2 + 3
+    failed = state.log[-2]
+    assert (failed.status, failed.faults) == (409, ("forced_error",))
+    assert state.faults.fail_nth_post == 0
+
+
+def test_fail_nth_post_through_the_control_endpoint_with_its_status(simulator, api, state):
+    knobs = {"fail_nth_post": 1, "fail_post_status": 503}
+    set_ = requests.post(f"{simulator.site}/__simulator/faults", json=knobs, timeout=5)
+    assert set_.json()["fail_nth_post"] == 1
+
+    response = api("POST", ADDITIONS, json=NEW_ADDITION)
+
+    assert response.status_code == 503
+    assert set(response.json()) == {"code", "message", "errors"}
+    assert len(state.additions(1)) == 2
+    assert api("POST", ADDITIONS, json=NEW_ADDITION).status_code == 201
+    faults = requests.get(f"{simulator.site}/__simulator/faults", timeout=5).json()
+    assert (faults["fail_nth_post"], faults["fail_post_status"]) == (0, 503)
+
+
+def test_corrupt_next_posts_commit_but_answer_a_body_that_is_no_addition(api, state):
+    state.faults.corrupt_next_posts = 2
+
+    answers = [api.session.post(api.base + ADDITIONS, json=NEW_ADDITION, timeout=5)
+               for _ in range(3)]  # fmt: skip
+
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert [a.json() for a in answers[:2]] == [{"id": "not-a-number"}] * 2
+    with pytest.raises(AssertionError):
+        check_response("POST", api.base + ADDITIONS, 201, body_of(answers[0]))
+    check_response("POST", api.base + ADDITIONS, 201, body_of(answers[2]))
+    assert len(state.additions(1)) == 2 + 3
+    assert [e.faults for e in state.log] == [("corrupt_answer",)] * 2 + [()]
+    assert state.faults.corrupt_next_posts == 0
+
+
+def test_a_lost_answer_is_not_also_corrupt_and_keeps_the_corrupt_count(api, state):
+    state.faults.lose_next_posts = 1
+    state.faults.corrupt_next_posts = 1
+    with pytest.raises(requests.ConnectionError):
+        api.session.post(api.base + ADDITIONS, json=NEW_ADDITION, timeout=5)
+    assert state.faults.corrupt_next_posts == 1
+    answer = api.session.post(api.base + ADDITIONS, json=NEW_ADDITION, timeout=5)
+    assert answer.json() == {"id": "not-a-number"}
+    assert len(state.additions(1)) == 4
+
+
+def test_stats_count_the_faults_that_fired(simulator, api, state):
+    state.faults.fail_nth_post = 1
+    state.faults.rate_limit_probability = 1.0
+    api("GET", "/system/info")
+    state.faults.rate_limit_probability = 0
+    api("POST", ADDITIONS, json=NEW_ADDITION)
+    stats = requests.get(f"{simulator.site}/__simulator/stats", timeout=5).json()
+    assert stats["byFault"] == {"rate_limited": 1, "forced_error": 1}
+    assert state.fault_counts() == stats["byFault"]
 
 
 def test_concurrent_posts_get_unique_ids(simulator, state):

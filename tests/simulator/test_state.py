@@ -75,9 +75,21 @@ def test_faults_update_validates_names_and_values():
     faults.update({"lose_next_posts": 2, "rate_limit_probability": 0.5, "seed": 9})
     assert (faults.lose_next_posts, faults.rate_limit_probability, faults.seed) == (2, 0.5, 9)
     for bad in ({"nope": 1}, {"rate_limit_probability": 2}, {"lose_next_posts": 1.5},
-                {"latency_seconds": -1}, {"seed": "x"}):  # fmt: skip
+                {"latency_seconds": -1}, {"seed": "x"}, {"post_commit_delay_seconds": -0.1},
+                {"fail_nth_post": -1}, {"fail_nth_post": 1.5}, {"fail_post_status": 201},
+                {"fail_post_status": 600}, {"corrupt_next_posts": True}):  # fmt: skip
         with pytest.raises(ValueError):
             faults.update(bad)
+
+
+def test_post_knobs_update_as_plain_values():
+    faults = Faults()
+    assert faults.to_dict()["fail_post_status"] == 409
+    faults.update({"post_commit_delay_seconds": 1.5, "fail_nth_post": 2.0,
+                   "fail_post_status": 500, "corrupt_next_posts": 3})  # fmt: skip
+    knobs = ("post_commit_delay_seconds", "fail_nth_post", "fail_post_status", "corrupt_next_posts")
+    assert [faults.to_dict()[k] for k in knobs] == [1.5, 2, 500, 3]
+    assert isinstance(faults.fail_nth_post, int)
 
 
 def test_simulator_restarts_on_a_new_port(state):
