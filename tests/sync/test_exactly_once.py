@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +19,7 @@ from billing_sync.sync import begin_run, execute_run, run_sync
 from billing_sync.sync.ledger import Entry, Ledger
 from billing_sync.sync.runner import _Heartbeat
 from billing_sync.sync.writes import marker
-from tests.sync.conftest import NOW, World, _agreement, wait_to_settle
+from tests.sync.conftest import NOW, World, _agreement, build_world, wait_to_settle
 
 
 def posts(state) -> int:
@@ -64,6 +65,65 @@ def frozen_intent(factory, settings, world: World, external_id: str, code: str) 
     intent = ledger.open_intent(entry)
     expire_lease(factory, world.partner_id)
     return intent.id
+
+
+# -- 1. a slow POST is never sent again ---------------------------------------------------------
+
+
+def test_a_post_that_commits_after_the_timeout_is_sent_once_and_settled_by_its_marker(
+    session_factory, fast_settings, cw, cw_state
+):
+    settings = fast_settings  # request timeout 0.5 s
+    world = build_world(
+        session_factory, settings, cw, cw_state, companies=1, seats=lambda i: (3, 0)
+    )
+    cw_state.faults.post_commit_delay_seconds = 1.2  # ConnectWise commits after we gave up
+
+    first = run_sync(session_factory, settings, world.partner_id, now=NOW)
+    time.sleep(1.0)  # the slow commit lands
+    cw_state.faults.post_commit_delay_seconds = 0
+    early = run_sync(session_factory, settings, world.partner_id, now=NOW)
+    wait_to_settle(settings)
+    settled = run_sync(session_factory, settings, world.partner_id, now=NOW)
+
+    assert posts(cw_state) == 1
+    assert world.quantities() == {("ext-000", world.catalog["pb-business"]): 3.0}
+    assert first.status == "partial" and "outcome unknown" in first.items[0].error
+    assert early.status == "partial" and "may still land" in early.items[0].error
+    assert settled.status == "succeeded" and settled.items[0].action == "unchanged"
+    [intent] = [i for i in items(session_factory) if i.action == "create"]
+    assert intent.state == "settled_done" and intent.addition_id is not None
+
+
+# -- 6. one item's failure is one item's failure ------------------------------------------------
+
+
+def test_a_409_on_one_post_fails_that_item_only_and_closes_its_intent(
+    session_factory, settings, world, cw_state
+):
+    cw_state.faults.fail_nth_post = 2
+    cw_state.faults.fail_post_status = 409
+
+    report = run_sync(session_factory, settings, world.partner_id, now=NOW)
+
+    errors = [i for i in report.items if i.action == "error"]
+    assert report.status == "partial" and len(report.items) == 8
+    assert len(errors) == 1 and "409" in errors[0].error
+    assert [i for i in items(session_factory) if i.state == "intent"] == []
+    assert posts(cw_state) == 7
+
+
+def test_a_garbled_answer_to_a_post_is_checked_by_marker_not_sent_again(
+    session_factory, settings, world, cw_state
+):
+    cw_state.faults.corrupt_next_posts = 1
+
+    report = run_sync(session_factory, settings, world.partner_id, now=NOW)
+
+    assert report.status == "succeeded", [i.error for i in report.items if i.error]
+    assert posts(cw_state) == 7 and len(cw_state.records("additions")) == 7
+    assert [i for i in items(session_factory) if i.state == "intent"] == []
+    assert any("found on re-read" in (i.error or "") for i in items(session_factory))
 
 
 # -- 2. fencing ---------------------------------------------------------------------------------
