@@ -32,6 +32,7 @@ from billing_sync.sync.writes import (
     link_for,
     send_write,
     settle,
+    split_ripe,
 )
 
 log = logging.getLogger(__name__)
@@ -167,20 +168,11 @@ def settle_ripe(job: AgreementJob, active: list[Addition]) -> dict[tuple[int, in
     """Settle earlier runs' intents whose window has passed; the rest block their items."""
     if not job.open_intents:
         return {}
-    ripe, pending = [], {}
-    if job.dry_run:
-        pending = {(i.company_id, i.product_id): i for i in job.open_intents}
-        return pending
-    now = job.ledger.database_now()
-    for item in job.open_intents:
-        if item.settle_after is None or item.settle_after <= now:
-            ripe.append(item)
-        else:
-            pending[(item.company_id, item.product_id)] = item
-    if ripe:
+    ripe, in_flight = split_ripe(job.open_intents, job.ledger.database_now())
+    if ripe and not job.dry_run:  # a preview decides nothing; it shows what is in flight
         cw_products = {p.product_id: p.cw_product_id for p in job.context.products}
         settle(job.ledger, ripe, active, cw_products)
-    return pending
+    return {(i.company_id, i.product_id): i for i in in_flight}
 
 
 def settle_unusable(job: AgreementJob) -> None:

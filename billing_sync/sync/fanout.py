@@ -23,7 +23,7 @@ from billing_sync.sync.apply import AgreementJob, error_reports, process_agreeme
 from billing_sync.sync.gather import RunContext
 from billing_sync.sync.ledger import Ledger, open_intents
 from billing_sync.sync.report import ItemReport
-from billing_sync.sync.writes import WriteTiming, settle
+from billing_sync.sync.writes import WriteTiming, settle, split_ripe
 
 log = logging.getLogger(__name__)
 INTERNAL_ADVICE = "A bug in billing-sync: the log has the details; the next run retries."
@@ -100,9 +100,7 @@ def settle_orphans(ledger: Ledger, client, intents: dict, context: RunContext, n
                 exc,
             )
             continue
-        ripe = [
-            i for i in items if i.settle_after is None or i.settle_after <= ledger.database_now()
-        ]
+        ripe, _in_flight = split_ripe(items, ledger.database_now())
         settle(ledger, ripe, current_additions(listed, agreement_id, now), cw_products)
 
 

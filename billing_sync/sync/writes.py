@@ -294,6 +294,12 @@ def settlement(
     return "settled_failed", None
 
 
+def split_ripe(items: list[RunItem], now: datetime) -> tuple[list[RunItem], list[RunItem]]:
+    """Open intents another run may decide now (settle_after passed), and those still in flight."""
+    ripe = [i for i in items if i.settle_after is None or i.settle_after <= now]
+    return ripe, [i for i in items if i not in ripe]
+
+
 def settle(
     ledger: Ledger, items: list[RunItem], active: list[Addition], cw_products: dict[int, int]
 ) -> None:
