@@ -23,6 +23,7 @@ from chaos_world import (
     Finished,
     Processes,
     Simulator,
+    intents_after,
     latest_run,
     open_intents,
     sync_report,
@@ -144,8 +145,7 @@ def run_event(world: World, event: str, tally: Tally) -> list[Finished]:
         return [processes.finish(p) for p in both]
     first = start()
     if event in ("sigkill", "sigstop"):
-        wait_until_working(world, first)
-        time.sleep(rng.uniform(0, 1.2))
+        wait_for_a_moment(world, first)
     if event == "sigkill" and processes.signal(first, signal.SIGKILL):
         tally.events["sigkill"] += 1
     if event != "sigstop" or not processes.signal(first, signal.SIGSTOP):
@@ -158,13 +158,21 @@ def run_event(world: World, event: str, tally: Tally) -> list[Finished]:
     return [processes.finish(first), processes.finish(second)]
 
 
-def wait_until_working(world: World, proc: subprocess.Popen, timeout: float = 15) -> None:
-    """Until the process has started a run (its row is in `runs`), or has ended, or timeout."""
-    known, deadline = latest_run(world.ledger), time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline:
-        if latest_run(world.ledger) > known:
-            return
-        time.sleep(0.05)
+def wait_for_a_moment(world: World, proc: subprocess.Popen) -> None:
+    """A random moment of the process's run: while its first write is in flight, or soon after
+    the run started (bounded: also ends when the process does)."""
+    known = latest_run(world.ledger)
+    if world.rng.random() < 0.5:
+        _poll(proc, lambda: intents_after(world.ledger, known) > 0)
+    else:
+        _poll(proc, lambda: latest_run(world.ledger) > known)
+        time.sleep(world.rng.uniform(0, 0.8))
+
+
+def _poll(proc: subprocess.Popen, ready, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline and not ready():
+        time.sleep(0.03)
 
 
 def settle(world: World) -> tuple[bool, int]:
@@ -238,7 +246,8 @@ def _outcome(done: Finished) -> str:
     if done.returncode < 0:
         return signal.Signals(-done.returncode).name
     report = sync_report(done)
-    if report is None:
-        return f"exit {done.returncode}"
+    if report is None:  # e.g. refused: another run holds the lease
+        error = (done.stderr.strip().splitlines() or [""])[-1]
+        return f"exit {done.returncode} ({error[:70]})"
     message = report.get("message") if report["status"] == "failed" else None
     return f"failed ({message[:70]})" if message else report["status"]

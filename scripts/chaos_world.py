@@ -268,6 +268,13 @@ def latest_run(engine: Engine) -> int:
         return conn.execute(text("SELECT coalesce(max(id), 0) FROM runs")).scalar()
 
 
+def intents_after(engine: Engine, run_id: int) -> int:
+    """Open intents of runs newer than `run_id`: a write of theirs is in flight."""
+    query = text("SELECT count(*) FROM run_items WHERE state = 'intent' AND run_id > :run")
+    with engine.connect() as conn:
+        return conn.execute(query, {"run": run_id}).scalar()
+
+
 def open_intents(engine: Engine) -> int:
     """Ledger rows still saying `intent`: writes whose outcome nobody has settled."""
     with engine.connect() as conn:
