@@ -12,7 +12,8 @@ import click
 from billing_sync import partners
 from billing_sync.cli.common import now, session_factory, settings
 from billing_sync.sync import run_sync
-from billing_sync.sync.report import format_report
+from billing_sync.errors import RunInProgress
+from billing_sync.sync.report import RunReport, format_report
 from billing_sync.sync.runner import Progress
 
 OK_STATUSES = {"succeeded"}
@@ -53,16 +54,24 @@ def sync(partner_name: str, dry_run: bool, as_json: bool) -> None:
     factory = session_factory(config)
     with factory() as session:
         partner_id = partners.get_partner(session, partner_name).id
-    with nullcontext() if as_json else progress_bar() as progress:
-        report = run_sync(
-            factory,
-            config,
-            partner_id,
-            now=now(),
-            trigger="cli",
-            dry_run=dry_run,
-            progress=progress,
-        )
+    try:
+        with nullcontext() if as_json else progress_bar() as progress:
+            report = run_sync(
+                factory,
+                config,
+                partner_id,
+                now=now(),
+                trigger="cli",
+                dry_run=dry_run,
+                progress=progress,
+            )
+    except RunInProgress as exc:
+        if not as_json:
+            raise
+        # The JSON contract holds even when no run could start: one object, status refused.
+        click.echo(json.dumps(RunReport(None, "refused", message=str(exc)).to_json()))
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:

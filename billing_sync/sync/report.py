@@ -25,7 +25,7 @@ class ItemReport:
 class RunReport:
     """What a run did, item by item."""
 
-    run_id: int
+    run_id: int | None  # None when no run could start (another holds the lease)
     status: str
     items: list[ItemReport] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -316,6 +316,30 @@ def test_sync_is_refused_with_exit_1_while_the_integration_is_disabled(cli, cw):
     assert state.log == []
 
 
+def test_sync_json_is_one_refused_object_while_another_run_holds_the_lease(
+    cli, cw, session_factory
+):
+    from sqlalchemy import select
+
+    from billing_sync.lease import acquire_lease
+    from billing_sync.models import Partner
+
+    sim, state = cw
+    connect_partner(cli, sim)
+    ok(cli("integration", "enable", "msp1"))
+    with session_factory() as session:
+        partner_id = session.scalar(select(Partner.id).where(Partner.name == "msp1"))
+    assert acquire_lease(session_factory, partner_id, "another-process", seconds=60)
+
+    result = cli("sync", "msp1", "--json")
+
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert (report["status"], report["run_id"], report["items"]) == ("refused", None, [])
+    assert "already running" in report["message"]
+    assert state.log == []
+
+
 def test_the_domain_never_imports_flask():
     code = (
         "import sys, billing_sync, billing_sync.cli, billing_sync.sync, "
