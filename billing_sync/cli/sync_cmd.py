@@ -11,8 +11,8 @@ import click
 
 from billing_sync import partners
 from billing_sync.cli.common import now, session_factory, settings
-from billing_sync.sync import run_sync
 from billing_sync.errors import RunInProgress
+from billing_sync.sync import run_sync
 from billing_sync.sync.report import RunReport, format_report
 from billing_sync.sync.runner import Progress
 
