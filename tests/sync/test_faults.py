@@ -122,3 +122,37 @@ def test_sigkill_mid_run_then_rerun_leaves_exact_state_and_full_ledger(
     assert world.quantities() == expected_quantities(world)
     assert_ledger_accounts_for_every_write(session_factory, cw_state)
     assert kill_after <= written_before_kill < 59
+
+
+@pytest.mark.slow
+def test_a_run_frozen_past_its_lease_never_duplicates_what_its_successor_wrote(
+    session_factory, fast_settings, cw, cw_state
+):
+    settings = fast_settings
+    world = build_world(session_factory, settings, cw, cw_state, companies=30)
+    cw_state.faults.latency_seconds = 0.03
+    frozen = _cli(settings, "sync", "msp", "--json")
+    deadline = time.monotonic() + 60
+    while sum(e.method == "POST" for e in cw_state.log) < 10:
+        assert frozen.poll() is None and time.monotonic() < deadline, "run ended too soon"
+        time.sleep(0.005)
+    frozen.send_signal(signal.SIGSTOP)  # a GC pause, a frozen VM: every thread stops
+    try:
+        time.sleep(2.5)  # its 2 s lease runs out
+        wait_to_settle(settings)
+        successor = _cli(settings, "sync", "msp", "--json")
+        out, err = successor.communicate(timeout=60)
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    late_out, _ = frozen.communicate(timeout=60)
+    wait_to_settle(settings)
+    cw_state.faults.latency_seconds = 0
+    final = _cli(settings, "sync", "msp", "--json")
+    final_out, final_err = final.communicate(timeout=60)
+
+    assert json.loads(out)["status"] in ("succeeded", "partial"), err
+    assert json.loads(late_out)["status"] == "interrupted"  # it woke up fenced off
+    assert final.returncode == 0, final_err
+    assert json.loads(final_out)["status"] == "succeeded"
+    assert world.quantities() == expected_quantities(world)  # raises on a duplicate
+    assert_ledger_accounts_for_every_write(session_factory, cw_state)
