@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,6 +37,23 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+IDLE_IN_WRITE_SECONDS = 5  # a ledger or lease transaction never waits on anything else
+
+
+def bound_idle_transaction(conn: Connection) -> None:
+    """On PostgreSQL, end this transaction if its process stops mid-way (SIGSTOP, a frozen VM).
+
+    Its row locks (the lease row, a link row) would otherwise block every later run of the
+    partner for as long as the process stays frozen; the server rolls it back instead, so a
+    frozen run's intent is simply never committed. SQLite has no such setting (it is the
+    single-host default; its writers wait `busy_timeout` and then fail).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_IN_WRITE_SECONDS}s'")
+        )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing_sync.db import bound_idle_transaction
 from billing_sync.models import RunLease
 
 
@@ -83,6 +84,7 @@ def hold(
     Raises LeaseLost when the lease has expired or another holder took it: the caller's
     transaction (an intent, say) must then be rolled back, so nothing is written.
     """
+    bound_idle_transaction(conn if isinstance(conn, Connection) else conn.connection())
     now = database_now(conn)
     values: dict = {"expires_at": now + timedelta(seconds=seconds)}
     if run_id is not None:

@@ -8,8 +8,10 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing_sync.db import bound_idle_transaction
 from billing_sync.lease import Lease, LeaseLost, database_now, hold
 from billing_sync.models import AdditionLink, RunItem
 
@@ -99,6 +101,7 @@ class Ledger:
         if not entries:
             return
         with self.engine.begin() as conn:
+            bound_idle_transaction(conn)
             conn.execute(insert(RunItem), [self._row(entry, state) for entry, state in entries])
             for link in links:  # an adopted addition becomes the one we manage
                 upsert_link(conn, self.partner_id, link, now=self.clock())
@@ -110,12 +113,16 @@ class Ledger:
         """
         if self.lease is None:
             raise LeaseLost("a run without a lease cannot write")
-        with self.engine.begin() as conn:
-            now = hold(conn, self.lease, seconds=self.lease_seconds)
-            row = self._row(entry, OPEN)
-            row["settle_after"] = now + timedelta(seconds=self.settle_after)
-            result = conn.execute(insert(RunItem), row)
-            return Intent(result.inserted_primary_key[0], now)
+        try:
+            with self.engine.begin() as conn:
+                now = hold(conn, self.lease, seconds=self.lease_seconds)
+                row = self._row(entry, OPEN)
+                row["settle_after"] = now + timedelta(seconds=self.settle_after)
+                result = conn.execute(insert(RunItem), row)
+                return Intent(result.inserted_primary_key[0], now)
+        except DBAPIError as exc:
+            # E.g. the server ended a transaction its frozen process left idle: nothing is sent.
+            raise LeaseLost(f"the intent could not be committed ({type(exc).__name__})") from exc
 
     def complete(
         self,
@@ -132,6 +139,7 @@ class Ledger:
         if addition_id is not None:
             values["addition_id"] = addition_id
         with self.engine.begin() as conn:
+            bound_idle_transaction(conn)
             moved = conn.execute(
                 update(RunItem).where(RunItem.id == item_id, RunItem.state == OPEN).values(**values)
             ).rowcount
@@ -155,6 +163,7 @@ class Ledger:
     def settle_many(self, decided: list[tuple[int, str, int | None, str]]) -> None:
         """Close earlier runs' intents (id, state, addition id, note); only still-open ones move."""
         with self.engine.begin() as conn:
+            bound_idle_transaction(conn)
             for item_id, state, addition_id, note in decided:
                 conn.execute(
                     update(RunItem)

@@ -141,14 +141,14 @@ def test_a_run_frozen_past_its_lease_never_duplicates_what_its_successor_wrote(
         time.sleep(2.5)  # its 2 s lease runs out
         wait_to_settle(settings)
         successor = _cli(settings, "sync", "msp", "--json")
-        out, err = successor.communicate(timeout=60)
+        out, err = successor.communicate(timeout=150)
     finally:
         frozen.send_signal(signal.SIGCONT)
-    late_out, _ = frozen.communicate(timeout=60)
+    late_out, _ = frozen.communicate(timeout=150)
     wait_to_settle(settings)
     cw_state.faults.latency_seconds = 0
     final = _cli(settings, "sync", "msp", "--json")
-    final_out, final_err = final.communicate(timeout=60)
+    final_out, final_err = final.communicate(timeout=150)
 
     assert json.loads(out)["status"] in ("succeeded", "partial"), err
     assert json.loads(late_out)["status"] == "interrupted"  # it woke up fenced off
