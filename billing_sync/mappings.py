@@ -194,12 +194,8 @@ def fetch_match_candidates(client, vendor_names: Iterable[str]):
         if normalise_name(c.name) in wanted
     ]
     agreements: dict[int, list[Agreement]] = defaultdict(list)
-    ids = sorted({c.id for c in companies})
-    for start in range(0, len(ids), 100):
-        for agreement in client.agreements(
-            conditions=cond.in_("company/id", ids[start : start + 100])
-        ):
-            agreements[agreement.company_id].append(agreement)
+    for agreement in client.agreements_of_companies(c.id for c in companies):
+        agreements[agreement.company_id].append(agreement)
     return companies, agreements
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing_sync.connectwise.client import ConnectWiseClient, Credentials
+from billing_sync.connectwise.client import ConnectWiseClient, Credentials, Limits, Stop
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.connectwise.hosts import check_site
 from billing_sync.connectwise.records import SystemInfo
@@ -17,6 +18,7 @@ from billing_sync.crypto import decrypt_secret, encrypt_secret, key_hint
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import Connection, Partner
 from billing_sync.settings import Settings
+from billing_sync.text import clip
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -89,32 +91,63 @@ def credentials_for(connection: Connection, settings: Settings) -> Credentials:
     )
 
 
-def client_for(session: Session, settings: Settings, partner_id: int) -> ConnectWiseClient:
-    """A ConnectWise client for the partner, or NotFoundError when none is configured."""
+def client_for(
+    session: Session,
+    settings: Settings,
+    partner_id: int,
+    *,
+    within: float | None = None,
+    stop: Stop | None = None,
+) -> ConnectWiseClient:
+    """A ConnectWise client for the partner, or NotFoundError when none is configured.
+
+    `within`: seconds everything the client does must end in (a page's wait), counted from now;
+    `stop`: once it returns True, listings stop between pages (a run that is stopping).
+    """
     connection = get_connection(session, partner_id)
     if connection is None:
         raise NotFoundError("ConnectWise is not connected yet: save the connection first")
+    timeout = settings.cw_timeout_seconds
+    if within is not None:
+        timeout = min(timeout, within)
+    limits = Limits(
+        max_pages=settings.cw_max_pages,
+        max_body_bytes=settings.cw_max_body_mb * 2**20,
+        deadline=None if within is None else time.monotonic() + within,
+        stop=stop,
+    )
     return ConnectWiseClient(
         credentials_for(connection, settings),
-        timeout=settings.cw_timeout_seconds,
+        timeout=timeout,
         max_retries=settings.cw_max_retries,
         allow_private_hosts=settings.allow_private_hosts,
         codebase=connection.codebase,
+        limits=limits,
     )
 
 
 def authenticate(
-    session: Session, settings: Settings, partner_id: int, *, now: datetime
+    session: Session,
+    settings: Settings,
+    partner_id: int,
+    *,
+    now: datetime,
+    within: float | None = None,
 ) -> SystemInfo:
-    """Call /system/info, remember the outcome on the connection, and return the info."""
+    """Call /system/info, remember the outcome on the connection, and return the info.
+
+    The whole check (codebase discovery included) ends within `within` seconds, by default
+    BILLING_SYNC_CW_TIMEOUT: one check, one deadline.
+    """
     connection = get_connection(session, partner_id)
-    with client_for(session, settings, partner_id) as client:
+    within = settings.cw_timeout_seconds if within is None else within
+    with client_for(session, settings, partner_id, within=within) as client:
         try:
             info = client.system_info()
         except ConnectWiseError as exc:
             connection.last_checked_at = now
             connection.last_check_ok = False
-            connection.last_check_message = f"{exc} — {exc.advice}"
+            connection.last_check_message = clip(f"{exc} — {exc.advice}")
             raise
         connection.codebase = client.codebase
     connection.last_checked_at = now

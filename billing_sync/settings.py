@@ -130,7 +130,11 @@ class Settings:
     sync_concurrency: int = 4
     lease_seconds: int = 300
     cw_timeout_seconds: float = 30.0
+    cw_page_timeout_seconds: float = 8.0
     cw_max_retries: int = 4
+    cw_max_pages: int = 50
+    cw_max_body_mb: int = 20
+    run_deadline_seconds: float = 3600.0
     settle_margin_seconds: float = 30.0
     scheduler_enabled: bool = True
     scheduler_tick_seconds: float = 5.0
@@ -164,7 +168,11 @@ class Settings:
             # tests and chaos trials use short leases so killed runs are taken over quickly.
             lease_seconds=_whole(env, "BILLING_SYNC_LEASE_SECONDS", 300, 2, None),
             cw_timeout_seconds=_seconds(env, "BILLING_SYNC_CW_TIMEOUT", 30.0),
+            cw_page_timeout_seconds=_seconds(env, "BILLING_SYNC_CW_PAGE_TIMEOUT", 8.0),
             cw_max_retries=_whole(env, "BILLING_SYNC_CW_RETRIES", 4, 0, 10),
+            cw_max_pages=_whole(env, "BILLING_SYNC_CW_MAX_PAGES", 50, 1, 10_000),
+            cw_max_body_mb=_whole(env, "BILLING_SYNC_CW_MAX_BODY_MB", 20, 1, 1024),
+            run_deadline_seconds=_seconds(env, "BILLING_SYNC_RUN_DEADLINE", 3600.0),
             settle_margin_seconds=_seconds(
                 env, "BILLING_SYNC_SETTLE_MARGIN", 30.0, allow_zero=True
             ),

@@ -9,11 +9,19 @@ from types import SimpleNamespace
 from flask import flash, request
 from flask_login import current_user
 
-from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.connectwise.client import ConnectWiseClient
+from billing_sync.connectwise.errors import ConnectWiseError, DeadlineExceeded, TransientError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import Partner
-from web.state import db
+from billing_sync.partner_connection import client_for
+from web.state import db, state
+
+
+class ConnectWiseBusy(TransientError):
+    """The partner's pages already wait on as many ConnectWise calls as they may."""
+
+    advice = "Wait for your other pages to load (ConnectWise is slow right now), then try again."
 
 
 def partner() -> Partner:
@@ -38,9 +46,42 @@ def form_int(name: str) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+@contextmanager
+def connectwise_turn() -> Iterator[float]:
+    """Hold one of the partner's ConnectWise slots; yields the seconds the page may wait.
+
+    Raises ConnectWiseBusy when the partner's other pages hold every slot.
+    """
+    with state().cw_slots.hold(partner_id()) as free:
+        if not free:
+            raise ConnectWiseBusy("ConnectWise is still answering your other pages.")
+        yield state().settings.cw_page_timeout_seconds
+
+
+@contextmanager
+def page_client() -> Iterator[ConnectWiseClient]:
+    """A ConnectWise client for this page: everything it does ends within the page's wait."""
+    with (
+        connectwise_turn() as within,
+        client_for(db(), state().settings, partner_id(), within=within) as client,
+    ):
+        yield client
+
+
+def cw_problem(exc: ConnectWiseError) -> str:
+    """A ConnectWise failure as a page says it, with what to do about it."""
+    if isinstance(exc, DeadlineExceeded):
+        seconds = state().settings.cw_page_timeout_seconds
+        return (
+            f"ConnectWise is too slow right now: it did not answer within {seconds:g} s. "
+            "Try again in a moment (the billing-sync command line waits longer)."
+        )
+    return f"ConnectWise: {exc} — {exc.advice}"
+
+
 def flash_cw_error(exc: ConnectWiseError) -> None:
     """Show a ConnectWise failure with what to do about it."""
-    flash(f"ConnectWise: {exc} — {exc.advice}", "error")
+    flash(cw_problem(exc), "error")
 
 
 @contextmanager

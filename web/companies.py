@@ -15,9 +15,8 @@ from billing_sync.mappings import (
     include_company,
     save_mapping,
 )
-from billing_sync.partner_connection import client_for
-from web.common import form_int, int_arg, partner, partner_id, saving
-from web.state import db, now, state
+from web.common import cw_problem, form_int, int_arg, page_client, partner, partner_id, saving
+from web.state import db, now
 
 bp = Blueprint("companies", __name__, url_prefix="/companies")
 SHOWN_WAITING = 8
@@ -61,7 +60,7 @@ def _automatch_message(proposals) -> str:
 @bp.post("/automatch")
 def automatch_all():
     """Map every unmatched company whose name and single active agreement are unambiguous."""
-    with saving() as outcome, client_for(db(), state().settings, partner_id()) as client:
+    with saving() as outcome, page_client() as client:
         proposals = automatch(db(), partner_id(), client, now=now())
     if outcome.ok:
         flash(
@@ -94,12 +93,12 @@ def edit(company_id: int):
     cw_company_id = int_arg("cw_company", 0) or None
     found, agreements, problem = [], [], None
     try:
-        with client_for(db(), state().settings, partner_id()) as client:
+        with page_client() as client:
             found, agreements = _choices(client, query, cw_company_id)
     except (NotFoundError, SecretDecryptError) as exc:
         problem = str(exc)
     except ConnectWiseError as exc:
-        problem = f"ConnectWise: {exc} — {exc.advice}"
+        problem = cw_problem(exc)
     chosen = next((c for c in found if c.id == cw_company_id), None)
     return render_template(
         "company_edit.html",
@@ -126,7 +125,7 @@ def map_company(company_id: int):
         flash("Choose a ConnectWise company and one of its agreements before saving.", "error")
         return redirect(back)
     with saving() as outcome:
-        with client_for(db(), state().settings, partner_id()) as client:
+        with page_client() as client:
             agreement = client.agreements_by_ids([agreement_id]).get(agreement_id)
         if agreement is None:
             raise InvalidInput(f"agreement {agreement_id} does not exist in ConnectWise")

@@ -14,7 +14,7 @@ from billing_sync.partner_connection import (
     save_connection,
 )
 from billing_sync.partners import set_integration
-from web.common import flash_cw_error, partner, partner_id
+from web.common import connectwise_turn, flash_cw_error, partner, partner_id
 from web.state import db, now, state
 
 bp = Blueprint("connection", __name__, url_prefix="/connection")
@@ -56,7 +56,8 @@ def save():
 def check():
     """Call ConnectWise /system/info with the stored credentials and show the outcome."""
     try:
-        info = authenticate(db(), state().settings, partner_id(), now=now())
+        with connectwise_turn() as within:
+            info = authenticate(db(), state().settings, partner_id(), now=now(), within=within)
     except (NotFoundError, SecretDecryptError) as exc:
         flash(str(exc), "error")
     except ConnectWiseError as exc:

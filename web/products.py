@@ -8,16 +8,15 @@ from billing_sync.catalog import get_product, list_products, map_product, produc
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import NotFoundError
-from billing_sync.partner_connection import client_for
-from web.common import form_int, partner_id, saving
-from web.state import db, now, state
+from web.common import cw_problem, form_int, page_client, partner_id, saving
+from web.state import db, now
 
 bp = Blueprint("products", __name__, url_prefix="/products")
 
 
 def _catalog() -> tuple[list, str | None]:
     try:
-        with client_for(db(), state().settings, partner_id()) as client:
+        with page_client() as client:
             items = sorted(
                 (i for i in client.catalog_items() if not i.is_bundle),
                 key=lambda item: item.identifier.lower(),
@@ -26,7 +25,7 @@ def _catalog() -> tuple[list, str | None]:
     except (NotFoundError, SecretDecryptError) as exc:
         return [], str(exc)
     except ConnectWiseError as exc:
-        return [], f"ConnectWise: {exc} — {exc.advice}"
+        return [], cw_problem(exc)
 
 
 @bp.get("/")
@@ -51,7 +50,7 @@ def save(code: str):
         flash(f"Choose a ConnectWise product for {product.name}.", "error")
         return redirect(url_for(".index"))
     with saving() as outcome:
-        with client_for(db(), state().settings, partner_id()) as client:
+        with page_client() as client:
             item = client.catalog_item(cw_product_id)
         map_product(db(), partner_id(), product, item, now=now())
     if outcome.ok:

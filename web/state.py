@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -13,10 +16,38 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing_sync.settings import Settings
 from web.background import RunThreads
 
+CW_CALLS_PER_PARTNER = 2  # ConnectWise calls one partner's pages may wait on at once
+
 
 def utcnow() -> datetime:
     """The current instant; pages read time only through `now()` so tests can pin it."""
     return datetime.now(UTC)
+
+
+class PartnerSlots:
+    """How many ConnectWise calls each partner's pages have in flight in this process, capped,
+    so one partner's slow ConnectWise cannot take every request thread."""
+
+    def __init__(self, per_partner: int) -> None:
+        self.per_partner = per_partner
+        self._lock = threading.Lock()
+        self._busy: Counter[int] = Counter()
+
+    @contextmanager
+    def hold(self, partner_id: int) -> Iterator[bool]:
+        """Take a slot for the block; yields False (holding nothing) when all are taken."""
+        with self._lock:
+            free = self._busy[partner_id] < self.per_partner
+            if free:
+                self._busy[partner_id] += 1
+        try:
+            yield free
+        finally:
+            if free:
+                with self._lock:
+                    self._busy[partner_id] -= 1
+                    if not self._busy[partner_id]:
+                        del self._busy[partner_id]
 
 
 @dataclass
@@ -27,6 +58,7 @@ class AppState:
     session_factory: sessionmaker[Session]
     limiter: Limiter
     runs: RunThreads = field(default_factory=RunThreads)
+    cw_slots: PartnerSlots = field(default_factory=lambda: PartnerSlots(CW_CALLS_PER_PARTNER))
     clock: Callable[[], datetime] = utcnow
     stop_scheduler: Callable[[], None] | None = None
 

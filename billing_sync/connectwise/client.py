@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote as quote_path
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 
 from billing_sync.connectwise import conditions as cond
+from billing_sync.connectwise.deadline import deadline
 from billing_sync.connectwise.errors import (
     AuthenticationError,
     ConnectWiseError,
+    DeadlineExceeded,
+    Interrupted,
     InvalidSite,
+    NotFound,
+    TooManyPages,
     WriteOutcomeUnknown,
 )
 from billing_sync.connectwise.hosts import check_site
@@ -35,18 +41,22 @@ from billing_sync.connectwise.schemas import (
     shared,
 )
 from billing_sync.connectwise.transport import (
-    error_for_exception,
+    MB,
+    error_for_failure,
     error_for_response,
     json_body,
     json_rows,
     make_session,
+    read_body,
 )
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000  # ConnectWise's maximum
 IDS_PER_REQUEST = 100  # keeps `id in (...)` URLs well under server URL limits
-_CODEBASE = re.compile(r"^[A-Za-z0-9_.\-]+/$")
+_CODEBASE = re.compile(r"^[A-Za-z0-9_.\-]{1,63}/$")  # fits connections.codebase (64)
+Record = TypeVar("Record")
+Stop = Callable[[], bool]  # True once listings should stop, e.g. `threading.Event().is_set`
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,17 @@ class Credentials:
     public_key: str
     private_key: str = field(repr=False)
     client_id: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost beyond each call's timeout: a slow or hostile ConnectWise is
+    bounded per listing, per answer, and over everything the client does."""
+
+    max_pages: int = 50  # per listing, of PAGE_SIZE records each
+    max_body_bytes: int = 20 * MB  # per answer, counted as it streams in
+    deadline: float | None = None  # time.monotonic() instant no call runs past (a page's wait)
+    stop: Stop | None = None  # once it says so, a listing stops before its next page
 
 
 class ConnectWiseClient:
@@ -73,6 +94,7 @@ class ConnectWiseClient:
         allow_private_hosts: bool = False,
         codebase: str | None = None,
         pool_size: int = 16,
+        limits: Limits | None = None,
     ) -> None:
         missing = [
             name
@@ -84,6 +106,7 @@ class ConnectWiseClient:
         self._site = check_site(credentials.site, allow_private_hosts)
         self._company_id = credentials.company_id
         self._timeout = timeout
+        self._limits = limits or Limits()
         self._codebase = _normalise_codebase(codebase) if codebase else None
         self._codebase_lock = threading.Lock()
         self._session = make_session(
@@ -142,7 +165,8 @@ class ConnectWiseClient:
             "pageSize": limit,
         }
         rows = json_rows(self._request("GET", "/company/companies", params=params))
-        return [load_record(shared(CompanySchema), row) for row in rows]
+        found = (load_record(shared(CompanySchema), row) for row in rows)
+        return _only(found, lambda c: c.deleted, {False}, "deleted companies")
 
     def agreements(self, conditions: str | None = None) -> Iterator[Agreement]:
         """Every agreement matching `conditions` (all pages)."""
@@ -150,17 +174,28 @@ class ConnectWiseClient:
             yield load_record(shared(AgreementSchema), row)
 
     def company_agreements(self, cw_company_id: int) -> list[Agreement]:
-        """All agreements of one company, whatever their status."""
-        return list(self.agreements(cond.eq("company/id", _id(cw_company_id))))
+        """All agreements of one company, whatever their status; another company's are dropped."""
+        listed = self.agreements(cond.eq("company/id", _id(cw_company_id)))
+        return _only(listed, lambda a: a.company_id, {cw_company_id}, "agreements")
+
+    def agreements_of_companies(self, company_ids: Iterable[int]) -> list[Agreement]:
+        """All agreements of these companies, in batches; another company's are dropped."""
+        unique = sorted({_id(i) for i in company_ids})
+        found: list[Agreement] = []
+        for start in range(0, len(unique), IDS_PER_REQUEST):
+            batch = unique[start : start + IDS_PER_REQUEST]
+            listed = self.agreements(cond.in_("company/id", batch))
+            found += _only(listed, lambda a: a.company_id, set(batch), "agreements")
+        return found
 
     def agreements_by_ids(self, ids: Iterable[int]) -> dict[int, Agreement]:
         """The agreements with these ids (missing ones are absent), fetched in batches."""
         unique = sorted({_id(i) for i in ids})
         found: dict[int, Agreement] = {}
         for start in range(0, len(unique), IDS_PER_REQUEST):
-            for agreement in self.agreements(
-                cond.in_("id", unique[start : start + IDS_PER_REQUEST])
-            ):
+            batch = unique[start : start + IDS_PER_REQUEST]
+            listed = self.agreements(cond.in_("id", batch))
+            for agreement in _only(listed, lambda a: a.id, set(batch), "agreements"):
                 found[agreement.id] = agreement
         return found
 
@@ -168,12 +203,17 @@ class ConnectWiseClient:
         """Procurement catalog products, active ones only unless asked otherwise."""
         conditions = None if include_inactive else cond.eq("inactiveFlag", False)
         for row in self._paged("/procurement/catalog", conditions):
-            yield load_record(shared(CatalogItemSchema), row)
+            item = load_record(shared(CatalogItemSchema), row)
+            if include_inactive or not item.inactive:  # the filter is not trusted either
+                yield item
 
     def catalog_item(self, item_id: int) -> CatalogItem:
         """One catalog product by id (NotFound when it does not exist)."""
         path = f"/procurement/catalog/{_id(item_id)}"
-        return load_record(shared(CatalogItemSchema), json_body(self._request("GET", path)))
+        item = load_record(shared(CatalogItemSchema), json_body(self._request("GET", path)))
+        if item.id != item_id:
+            raise NotFound(f"GET {path}: ConnectWise answered with catalog item {item.id}.")
+        return item
 
     def agreement_additions(self, agreement_id: int, *, active_at: datetime) -> list[Addition]:
         """The agreement's additions active at `active_at` (one GET for <= 1000).
@@ -243,33 +283,61 @@ class ConnectWiseClient:
         return response
 
     def _send(self, method: str, url: str, path: str, **kwargs: Any) -> requests.Response:
-        """Send with the timeout, no redirects (never re-send credentials), and log it."""
+        """One exchange within its total deadline (connect, retries and the whole body, read in
+        capped chunks); no redirects (credentials are never re-sent elsewhere); logged."""
+        seconds = self._seconds_left(method, path)
         started = time.monotonic()
-        try:
-            response = self._session.request(
-                method, url, timeout=self._timeout, allow_redirects=False, **kwargs
-            )
-        except requests.RequestException as exc:
-            elapsed = (time.monotonic() - started) * 1000
-            log.debug("ConnectWise %s %s failed in %.0f ms: %s", method, path, elapsed, exc)
-            raise error_for_exception(method, path, exc) from exc
+        with deadline(started + seconds) as call:
+            try:
+                response = self._session.request(
+                    method, url, timeout=seconds, allow_redirects=False, stream=True, **kwargs
+                )
+                read_body(response, method, path, self._limits.max_body_bytes, call)
+            except ConnectWiseError:
+                raise
+            except Exception as exc:
+                error = error_for_failure(method, path, exc, call, seconds)
+                if error is None:
+                    raise
+                elapsed = (time.monotonic() - started) * 1000
+                log.debug("ConnectWise %s %s failed in %.0f ms: %s", method, path, elapsed, exc)
+                raise error from exc
         elapsed = (time.monotonic() - started) * 1000
         log.debug("ConnectWise %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed)
         return response
 
+    def _seconds_left(self, method: str, path: str) -> float:
+        """This call's deadline: the timeout, or less when the client's own deadline is nearer."""
+        if self._limits.deadline is None:
+            return self._timeout
+        left = self._limits.deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"{method} {path}: not sent: the time allowed has run out.")
+        return min(self._timeout, left)
+
     def _paged(self, path: str, conditions: str | None) -> Iterator[dict[str, Any]]:
-        """Rows of every page, following `Link: rel="next"`; refuses a repeated next URL."""
+        """Rows of every page, following `Link: rel="next"`; refuses a repeated next URL, stops at
+        the page cap, and stops between pages when asked to."""
         # A stable order, so rows cannot shift between pages while we read them.
         params: dict[str, Any] = {"orderBy": "id asc", "page": 1, "pageSize": PAGE_SIZE}
         if conditions:
             params["conditions"] = conditions
         response = self._request("GET", path, params=params)
         fetched = {response.url}
-        while True:
+        limits = self._limits
+        for page in itertools.count(1):
             yield from json_rows(response)
             link = response.links.get("next", {}).get("url")
             if not link:
                 return
+            if page >= limits.max_pages:
+                raise TooManyPages(
+                    f"GET {path}: ConnectWise offered more than {limits.max_pages} pages "
+                    f"({limits.max_pages * PAGE_SIZE:,} records, BILLING_SYNC_CW_MAX_PAGES); "
+                    "stopped reading the listing."
+                )
+            if limits.stop is not None and limits.stop():
+                raise Interrupted(f"GET {path}: stopped after page {page}: the run is stopping.")
             next_url = self._on_site(urljoin(response.url, link))
             if next_url in fetched:
                 raise ConnectWiseError(
@@ -324,6 +392,18 @@ class ConnectWiseClient:
         return moved
 
 
+def _only(
+    records: Iterable[Record], key: Callable[[Record], object], asked: set, what: str
+) -> list[Record]:
+    """The records whose `key` is among those asked for: ConnectWise's filter is not trusted."""
+    records = list(records)
+    kept = [record for record in records if key(record) in asked]
+    if len(kept) != len(records):
+        dropped = len(records) - len(kept)
+        log.warning("ConnectWise listed %d %s that were not asked for; ignored", dropped, what)
+    return kept
+
+
 def _id(value: int) -> int:
     """A positive integer id (ids end up in URL paths, so nothing else gets through)."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -342,5 +422,5 @@ def _normalise_codebase(codebase: str) -> str:
     """`v4_6_release` / `/v4_6_release/` -> `v4_6_release/`; refuses anything path-like."""
     value = codebase.strip().strip("/") + "/"
     if not _CODEBASE.match(value):
-        raise InvalidSite(f"Invalid ConnectWise codebase {codebase!r}.")
+        raise InvalidSite(f"Invalid ConnectWise codebase {codebase[:80]!r}.")
     return value

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing_sync.text import clip
+
+MESSAGE_CHARS = 1000  # a ConnectWise error message, whatever ConnectWise sent
+
 
 class ConnectWiseError(Exception):
     """Base: message for logs and the ledger, advice for the person who must act."""
@@ -18,7 +22,7 @@ class ConnectWiseError(Exception):
         advice: str | None = None,
         response: Any = None,
     ):
-        super().__init__(message)
+        super().__init__(clip(message, MESSAGE_CHARS))
         self.status = status
         self.response = response
         if advice is not None:
@@ -70,6 +74,24 @@ class InvalidSite(ConfigurationError):
     advice = "Check the ConnectWise site (e.g. na.myconnectwise.net) and company id."
 
 
+class ResponseTooLarge(ConfigurationError):
+    """An answer was larger than BILLING_SYNC_CW_MAX_BODY_MB; reading stopped there."""
+
+    advice = (
+        "ConnectWise sent far more than any answer billing-sync asks for: check that the site is "
+        "the ConnectWise API, or raise BILLING_SYNC_CW_MAX_BODY_MB if the answer is genuine."
+    )
+
+
+class TooManyPages(ConfigurationError):
+    """A listing went on past BILLING_SYNC_CW_MAX_PAGES pages; reading stopped there."""
+
+    advice = (
+        "ConnectWise kept offering another page: check that the site is the ConnectWise API, or "
+        "raise BILLING_SYNC_CW_MAX_PAGES if this ConnectWise really holds that many records."
+    )
+
+
 class TransientError(ConnectWiseError):
     """ConnectWise is busy, down or slow; the next run will try again."""
 
@@ -86,6 +108,21 @@ class ServerError(TransientError):
 
 class ConnectionFailed(TransientError):
     """Network error or timeout after every allowed retry."""
+
+
+class DeadlineExceeded(ConnectionFailed):
+    """No complete answer within the call's total deadline (connect, retries and the whole body)."""
+
+    advice = (
+        "ConnectWise was too slow: it did not answer in full within the time allowed "
+        "(BILLING_SYNC_CW_TIMEOUT per call); the next run tries again."
+    )
+
+
+class Interrupted(TransientError):
+    """A listing stopped between pages because the caller asked it to (a run stopping)."""
+
+    advice = "The run was stopping (asked to, or at its deadline); the next run completes it."
 
 
 class WriteOutcomeUnknown(TransientError):

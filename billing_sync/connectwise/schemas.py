@@ -6,7 +6,7 @@ import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, post_dump, post_load
+from marshmallow import EXCLUDE, Schema, fields, post_dump, post_load, validate
 from marshmallow import ValidationError as SchemaError
 
 from billing_sync.connectwise.conditions import format_datetime
@@ -36,6 +36,10 @@ class UtcDateTime(fields.DateTime):
 
 # ConnectWise omits or nulls most fields: optional ones load as None.
 OPTIONAL: dict[str, Any] = {"allow_none": True, "load_default": None}
+# Strings we store or show are refused past their column's size (models.py), not cut or crashed on.
+NAME = validate.Length(max=255)  # names, identifiers, descriptions
+VERSION = validate.Length(max=64)  # connections.cw_version
+SHORT = validate.Length(max=100)  # statuses, classes, time zones: shown, not stored
 
 
 class _Base(Schema):
@@ -47,8 +51,8 @@ class _Ref(_Base):
     """A ConnectWise reference object (`{"id": 1, "identifier": "...", "name": "..."}`)."""
 
     id = fields.Integer(**OPTIONAL)
-    identifier = fields.String(**OPTIONAL)
-    name = fields.String(**OPTIONAL)
+    identifier = fields.String(validate=NAME, **OPTIONAL)
+    name = fields.String(validate=NAME, **OPTIONAL)
 
 
 class AdditionSchema(_Base):
@@ -58,11 +62,11 @@ class AdditionSchema(_Base):
     agreement_id = fields.Integer(data_key="agreementId", required=True)
     product = fields.Nested(_Ref, required=True)
     quantity = fields.Float(**OPTIONAL)
-    bill_customer = fields.String(data_key="billCustomer", **OPTIONAL)
+    bill_customer = fields.String(data_key="billCustomer", validate=SHORT, **OPTIONAL)
     effective_date = UtcDateTime(data_key="effectiveDate", **OPTIONAL)
     cancelled_date = UtcDateTime(data_key="cancelledDate", **OPTIONAL)
-    description = fields.String(**OPTIONAL)
-    serial_number = fields.String(data_key="serialNumber", **OPTIONAL)
+    description = fields.String(**OPTIONAL)  # neither stored nor shown; the body cap bounds it
+    serial_number = fields.String(data_key="serialNumber", validate=NAME, **OPTIONAL)
 
     @post_load
     def _to_record(self, data: dict[str, Any], **kwargs: Any) -> Addition:
@@ -80,9 +84,9 @@ class AgreementSchema(_Base):
     """GET agreement -> Agreement."""
 
     id = fields.Integer(required=True)
-    name = fields.String(required=True)
+    name = fields.String(required=True, validate=NAME)
     company = fields.Nested(_Ref, required=True)
-    agreement_status = fields.String(data_key="agreementStatus", **OPTIONAL)
+    agreement_status = fields.String(data_key="agreementStatus", validate=SHORT, **OPTIONAL)
     cancelled_flag = fields.Boolean(data_key="cancelledFlag", **OPTIONAL)
     end_date = UtcDateTime(data_key="endDate", **OPTIONAL)
     no_ending_date_flag = fields.Boolean(data_key="noEndingDateFlag", **OPTIONAL)
@@ -110,8 +114,8 @@ class CompanySchema(_Base):
     """GET company -> CwCompany."""
 
     id = fields.Integer(required=True)
-    identifier = fields.String(required=True)
-    name = fields.String(required=True)
+    identifier = fields.String(required=True, validate=NAME)
+    name = fields.String(required=True, validate=NAME)
     deleted_flag = fields.Boolean(data_key="deletedFlag", **OPTIONAL)
     status = fields.Nested(_Ref, **OPTIONAL)
 
@@ -131,10 +135,10 @@ class CatalogItemSchema(_Base):
     """GET catalog item -> CatalogItem."""
 
     id = fields.Integer(required=True)
-    identifier = fields.String(required=True)
-    description = fields.String(**OPTIONAL)
+    identifier = fields.String(required=True, validate=NAME)
+    description = fields.String(validate=NAME, **OPTIONAL)
     inactive_flag = fields.Boolean(data_key="inactiveFlag", **OPTIONAL)
-    product_class = fields.String(data_key="productClass", **OPTIONAL)
+    product_class = fields.String(data_key="productClass", validate=SHORT, **OPTIONAL)
 
     @post_load
     def _to_record(self, data: dict[str, Any], **kwargs: Any) -> CatalogItem:
@@ -150,9 +154,9 @@ class CatalogItemSchema(_Base):
 class SystemInfoSchema(_Base):
     """GET /system/info -> SystemInfo."""
 
-    version = fields.String(required=True)
+    version = fields.String(required=True, validate=VERSION)
     is_cloud = fields.Boolean(data_key="isCloud", **OPTIONAL)
-    server_time_zone = fields.String(data_key="serverTimeZone", **OPTIONAL)
+    server_time_zone = fields.String(data_key="serverTimeZone", validate=SHORT, **OPTIONAL)
 
     @post_load
     def _to_record(self, data: dict[str, Any], **kwargs: Any) -> SystemInfo:
@@ -203,12 +207,19 @@ def shared(schema_class: type[Schema]) -> Schema:
 
 
 def load_record(schema: Schema, payload: Any) -> Any:
-    """A record from a payload; an unexpected shape is a ConnectWiseError, not a crash."""
+    """A record from a payload; an unexpected shape (or an over-long string) is a
+    ConnectWiseError naming the record, not a crash or a truncated value."""
     try:
         return schema.load(payload)
     except SchemaError as exc:
         name = type(schema).__name__.removesuffix("Schema")
-        raise ConnectWiseError(f"ConnectWise sent an unexpected {name}: {exc.messages}") from None
+        record_id = payload.get("id") if isinstance(payload, dict) else None
+        which = f" (id {record_id})" if isinstance(record_id, int) else ""
+        raise ConnectWiseError(
+            f"ConnectWise sent an unexpected {name}{which}: {exc.messages}",
+            advice="ConnectWise sent a record billing-sync cannot use (see the message); "
+            "correct it in ConnectWise, or check that the site is the ConnectWise API.",
+        ) from None
 
 
 def load_addition(payload: Any, agreement_id: int) -> Addition:

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
+from billing_sync.connectwise.deadline import Call, DeadlineAdapter, current_call
 from billing_sync.connectwise.errors import (
     AuthenticationError,
     ConnectionFailed,
     ConnectWiseError,
+    DeadlineExceeded,
     InvalidSite,
     NotFound,
     PermissionDenied,
     RateLimited,
+    ResponseTooLarge,
     ServerError,
     ValidationFailed,
     WriteOutcomeUnknown,
 )
+from billing_sync.text import clip
 
 ACCEPT = "application/vnd.connectwise.com+json; version=2025.8"
 # Writes are never repeated here: a PATCH is repeated by the engine, only inside its write
@@ -30,6 +34,10 @@ ACCEPT = "application/vnd.connectwise.com+json; version=2025.8"
 RETRY_METHODS = frozenset({"GET", "PUT"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_AFTER_CAP = 120.0  # seconds; a longer wait is better left to the next run
+CHUNK_BYTES = 64 * 1024
+MB = 2**20
+CW_TEXT_CHARS = 500  # of ConnectWise's own message in an error we report
+FIELD_ERRORS_SHOWN = 10
 
 BAD_CREDENTIALS_404 = (
     "ConnectWise answered 404 to /system/info: on cloud, bad credentials come back as 404: "
@@ -38,7 +46,8 @@ BAD_CREDENTIALS_404 = (
 
 
 class IdempotentRetry(Retry):
-    """urllib3 Retry that never repeats a method outside `allowed_methods`, for any reason."""
+    """urllib3 Retry that never repeats a method outside `allowed_methods`, for any reason, and
+    never waits or tries again past the current call's deadline."""
 
     def increment(
         self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
@@ -46,7 +55,28 @@ class IdempotentRetry(Retry):
         if method is not None and not self._is_method_retryable(method):
             # Stock Retry repeats connect errors for every method, POST included; exhaust now.
             return super(IdempotentRetry, self.new(total=0)).increment(method, url, *args, **kwargs)
-        return super().increment(method, url, *args, **kwargs)
+        retry = super().increment(method, url, *args, **kwargs)
+        call = current_call()
+        if call is not None and call.remaining() <= retry.wait_before_next(kwargs.get("response")):
+            # Waiting as asked would end past the deadline: give up now with the last answer.
+            return super(IdempotentRetry, self.new(total=0)).increment(method, url, *args, **kwargs)
+        return retry
+
+    def wait_before_next(self, response: Any = None) -> float:
+        """Seconds `sleep` waits: Retry-After (capped) when the answer has one, else backoff."""
+        if response is not None and self.respect_retry_after_header:
+            retry_after = self.get_retry_after(response)
+            if retry_after:
+                return retry_after
+        return self.get_backoff_time()
+
+    def sleep(self, response: Any = None) -> None:
+        wait = self.wait_before_next(response)
+        call = current_call()
+        if call is not None:  # never sleep past the deadline (a slow drain may have used time)
+            wait = min(wait, max(0.0, call.remaining()))
+        if wait > 0:
+            time.sleep(wait)
 
     def get_retry_after(self, response: Any) -> float | None:
         seconds = super().get_retry_after(response)
@@ -86,10 +116,82 @@ def make_session(
         respect_retry_after_header=True,
         raise_on_status=False,  # hand back the last 429/5xx so it maps to RateLimited/ServerError
     )
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
+    adapter = DeadlineAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+def read_body(response: requests.Response, method: str, path: str, limit: int, call: Call) -> None:
+    """Read the whole body into `response` in chunks, stopping at `limit` bytes or the deadline.
+
+    Bytes are counted after decompression, so a small gzip bomb stops at the limit too. Raises
+    TimeoutError past the deadline (error_for_failure turns it into the caller's error).
+    """
+    declared = response.headers.get("Content-Length", "")
+    body = bytearray()
+    too_large = declared.isdigit() and int(declared) > limit
+    if not too_large:
+        for chunk in response.iter_content(CHUNK_BYTES):
+            if len(body) + len(chunk) > limit:
+                too_large = True
+                break
+            body += chunk
+            if call.remaining() <= 0:
+                break
+    if too_large or past_deadline(call):
+        response.close()  # the connection is dropped, never drained
+    if past_deadline(call):  # even a body that "ended": the watchdog's shutdown looks like an end
+        raise TimeoutError(f"{method} {path}: the deadline passed while reading the answer")
+    if too_large:
+        _refuse_large(response, method, path, limit)
+        body = bytearray()  # an error status says enough without its body
+    response._content = bytes(body)  # what requests itself stores once a body is read
+    response._content_consumed = True
+
+
+def _refuse_large(response: requests.Response, method: str, path: str, limit: int) -> None:
+    if response.status_code >= 300:
+        return
+    text = (
+        f"{method} {path}: the answer is larger than {limit / MB:g} MB "
+        "(BILLING_SYNC_CW_MAX_BODY_MB); stopped reading it."
+    )
+    if method == "POST":
+        raise WriteOutcomeUnknown(
+            f"{text} The addition may have been created.", status=response.status_code
+        )
+    if method == "PATCH":
+        advice = "The change may have reached ConnectWise; the next run reads the quantity back."
+        raise WriteOutcomeUnknown(
+            f"{text} It may have been applied.", advice=advice, status=response.status_code
+        )
+    raise ResponseTooLarge(text, status=response.status_code)
+
+
+def past_deadline(call: Call) -> bool:
+    """True once the call's deadline has passed (whether or not the watchdog fired yet)."""
+    return call.expired or call.remaining() <= 0
+
+
+def error_for_failure(
+    method: str, path: str, exc: BaseException, call: Call, seconds: float
+) -> ConnectWiseError | None:
+    """A failed exchange as a ConnectWise error; None for an error that is no transport failure."""
+    if past_deadline(call):
+        allowed = f"{round(seconds, 1):g} s"
+        if method == "POST" and call.sent:
+            return WriteOutcomeUnknown(
+                f"POST {path}: no complete answer within {allowed}; "
+                "the addition may or may not have been created."
+            )
+        return DeadlineExceeded(
+            f"{method} {path}: timed out: no complete answer within {allowed} "
+            "(the total deadline of a call)."
+        )
+    if isinstance(exc, requests.RequestException):
+        return error_for_exception(method, path, exc)
+    return None
 
 
 def error_for_exception(method: str, path: str, exc: requests.RequestException) -> ConnectWiseError:
@@ -160,16 +262,21 @@ def _cw_message(response: requests.Response) -> tuple[str, tuple[str, ...]]:
     try:
         body = response.json()
     except ValueError:
-        return " ".join(response.text.split())[:200], ()
+        return " ".join(response.text[: CW_TEXT_CHARS * 4].split())[:200], ()
     if not isinstance(body, dict):
         return "", ()
-    errors = body.get("errors") or []
+    errors = body.get("errors")
     field_errors = tuple(
-        f"{e.get('field') or e.get('resource') or 'error'}: {e.get('message') or e.get('code')}"
-        for e in errors
+        _field_error(e)
+        for e in (errors if isinstance(errors, list) else [])[:FIELD_ERRORS_SHOWN]
         if isinstance(e, dict)
     )
-    return str(body.get("message") or body.get("code") or ""), field_errors
+    return clip(str(body.get("message") or body.get("code") or ""), CW_TEXT_CHARS), field_errors
+
+
+def _field_error(error: dict) -> str:
+    where = error.get("field") or error.get("resource") or "error"
+    return clip(f"{where}: {error.get('message') or error.get('code')}", CW_TEXT_CHARS)
 
 
 def json_rows(response: requests.Response) -> list[dict[str, Any]]:

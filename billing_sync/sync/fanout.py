@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -41,6 +42,16 @@ class FanOut:
     stop: threading.Event | None
     lost: threading.Event
     clock: Callable[[], datetime]
+    deadline: float | None = None  # time.monotonic() instant after which no agreement starts
+
+    def past_deadline(self) -> bool:
+        """True once the run's deadline (BILLING_SYNC_RUN_DEADLINE) has passed."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def halted(self) -> bool:
+        """True once no further work may start: asked to stop, lease lost, or past the deadline."""
+        asked = self.stop is not None and self.stop.is_set()
+        return asked or self.lost.is_set() or self.past_deadline()
 
 
 def lookup_agreements(
@@ -122,7 +133,7 @@ def fan_out(
         agreements = lookup_agreements(pool, client, {t.agreement_id for t in context.targets})
 
         def work(job: AgreementJob) -> list[ItemReport] | None:
-            if (plan.stop is not None and plan.stop.is_set()) or plan.lost.is_set():
+            if plan.halted():
                 return None  # the items in flight finish; the rest wait for the next run
             try:
                 job.agreement = agreements.get(job.target.agreement_id)

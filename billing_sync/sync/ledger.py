@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing_sync.db import bound_idle_transaction
 from billing_sync.lease import Lease, LeaseLost, database_now, hold
 from billing_sync.models import AdditionLink, RunItem
+from billing_sync.text import clip_optional
 
 log = logging.getLogger(__name__)
 OPEN = "intent"
@@ -87,7 +88,7 @@ class Ledger:
 
     def _row(self, entry: Entry, state: str) -> dict:
         now = self.clock()
-        return {
+        row = {
             "run_id": self.run_id,
             "partner_id": self.partner_id,
             "state": state,
@@ -95,6 +96,8 @@ class Ledger:
             "completed_at": None if state == OPEN else now,
             **asdict(entry),
         }
+        row["error"], row["advice"] = clip_optional(entry.error), clip_optional(entry.advice)
+        return row
 
     def record_many(self, entries: list[tuple[Entry, str]], links: list[Link]) -> None:
         """Record decisions that send nothing (unchanged, skipped, error, planned) at once."""
@@ -135,7 +138,12 @@ class Ledger:
         link: Link | None = None,
     ) -> bool:
         """Close an intent with its outcome; False when it was no longer open (settled by a run)."""
-        values = {"state": state, "completed_at": self.clock(), "error": error, "advice": advice}
+        values = {
+            "state": state,
+            "completed_at": self.clock(),
+            "error": clip_optional(error),
+            "advice": clip_optional(advice),
+        }
         if addition_id is not None:
             values["addition_id"] = addition_id
         with self.engine.begin() as conn:
@@ -157,7 +165,7 @@ class Ledger:
             conn.execute(
                 update(RunItem)
                 .where(RunItem.id == item_id, RunItem.state == OPEN)
-                .values(error=error, advice=advice)
+                .values(error=clip_optional(error), advice=clip_optional(advice))
             )
 
     def settle_many(self, decided: list[tuple[int, str, int | None, str]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.connectwise.errors import ConnectWiseError, Interrupted
 from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.errors import NotFoundError, RunInProgress
 from billing_sync.lease import (
@@ -32,6 +33,7 @@ from billing_sync.sync.gather import RunContext, gather, previewed_changes
 from billing_sync.sync.ledger import Ledger
 from billing_sync.sync.report import ItemReport, RunReport
 from billing_sync.sync.writes import WriteTiming
+from billing_sync.text import clip_optional
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -41,6 +43,10 @@ LOST_LEASE = (
     "writing; the next run settles and completes its work"
 )
 Progress = Callable[[int, int], None]
+PAST_DEADLINE = (
+    "stopped at the run deadline ({seconds:g} s, BILLING_SYNC_RUN_DEADLINE) before every company "
+    "was processed; the next run completes it"
+)
 
 
 def system_clock() -> datetime:
@@ -213,7 +219,7 @@ def _finish(
         run = session.get(Run, handle.run_id)
         run.status = report.status
         run.finished_at = now
-        run.message = report.message
+        run.message = clip_optional(report.message)
         run.warnings = json.dumps(report.warnings) if report.warnings else None
         run.done_items = len(report.items)
         run.created, run.updated = counts["create"], counts["update"]
@@ -246,6 +252,7 @@ def execute_run(
     client: AgreementBilling | None = None,
 ) -> RunReport:
     """Do the run's work; never raises for ConnectWise trouble, always records an outcome."""
+    deadline = time.monotonic() + settings.run_deadline_seconds
     report = RunReport(handle.run_id, "running")
     lost = threading.Event()
     heartbeat = None
@@ -286,12 +293,14 @@ def execute_run(
         report.warnings = list(context.warnings)
         report.left_out = list(context.left_out)
         _set_total(factory, handle, context, handle.now)
-        if client is None:
-            with factory() as session:
-                client = client_for(session, settings, handle.partner_id)
         timing = WriteTiming.from_settings(
             settings.cw_timeout_seconds, settings.settle_margin_seconds
         )
+        attempts = settings.cw_max_retries + 1
+        plan = FanOut(concurrency, timing, attempts, progress, stop, lost, clock, deadline)
+        if client is None:  # its listings stop between pages once the run halts
+            with factory() as session:
+                client = client_for(session, settings, handle.partner_id, stop=plan.halted)
         ledger = Ledger(
             factory,
             handle.run_id,
@@ -301,16 +310,17 @@ def execute_run(
             lease_seconds=settings.lease_seconds,
             settle_after=timing.settle_after,
         )
-        plan = FanOut(concurrency, timing, settings.cw_max_retries + 1, progress, stop, lost, clock)
         stopped = fan_out(factory, handle, context, client, report, ledger, plan)
         report.status = _status(report.items, stopped or lost.is_set())
         if lost.is_set():
             report.message = LOST_LEASE
+        elif stopped and plan.past_deadline():
+            report.message = PAST_DEADLINE.format(seconds=settings.run_deadline_seconds)
         elif stopped:
             report.message = "stopped before every company was processed; the next run completes it"
         return _finish(factory, handle, report, clock(), context)
-    except ConnectWiseError as exc:
-        report.status = "failed"
+    except ConnectWiseError as exc:  # e.g. the agreements lookup failed, or was stopped
+        report.status = "interrupted" if isinstance(exc, Interrupted) else "failed"
         report.message = f"{exc} — {exc.advice}"
         return _finish(factory, handle, report, clock(), context)
     except Exception as exc:

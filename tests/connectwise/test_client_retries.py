@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,6 +18,7 @@ from billing_sync.connectwise.client import ConnectWiseClient, Credentials
 ADDITION = {"id": 501, "product": {"id": 77}, "quantity": 4.0, "billCustomer": "Billable"}
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
 TIMEOUT = 0.5
+LONG = 300.0  # a deadline no recorded (not slept) wait comes near
 
 
 class ScriptedServer(ThreadingHTTPServer):
@@ -63,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
 def serve():
     servers = []
 
-    def start(*script) -> tuple[ScriptedServer, ConnectWiseClient]:
+    def start(*script, timeout: float = TIMEOUT) -> tuple[ScriptedServer, ConnectWiseClient]:
         server = ScriptedServer(script)
         threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         servers.append(server)
@@ -74,7 +76,7 @@ def serve():
             credentials,
             allow_private_hosts=True,
             codebase="v4_6_release",
-            timeout=TIMEOUT,
+            timeout=timeout,
             max_retries=3,
             backoff_factor=0.25,
         )
@@ -96,7 +98,10 @@ def sleeps(monkeypatch):
 
 def test_429_is_retried_after_the_seconds_retry_after_asks(serve, sleeps):
     server, client = serve(
-        (429, {"Retry-After": "7"}, {}), (429, {"Retry-After": "2"}, {}), (200, {}, [ADDITION])
+        (429, {"Retry-After": "7"}, {}),
+        (429, {"Retry-After": "2"}, {}),
+        (200, {}, [ADDITION]),
+        timeout=LONG,
     )
     assert [a.id for a in client.agreement_additions(9, active_at=JAN_1)] == [501]
     assert sleeps == [7, 2]
@@ -104,13 +109,25 @@ def test_429_is_retried_after_the_seconds_retry_after_asks(serve, sleeps):
 
 
 def test_a_huge_retry_after_is_capped(serve, sleeps):
-    serve_result = serve((429, {"Retry-After": "86400"}, {}), (200, {}, {"version": "v1"}))
+    serve_result = serve(
+        (429, {"Retry-After": "86400"}, {}), (200, {}, {"version": "v1"}), timeout=LONG
+    )
     assert serve_result[1].system_info().version == "v1"
     assert sleeps == [120]
 
 
+def test_a_retry_after_past_the_deadline_ends_the_call_at_once(serve, sleeps):
+    server, client = serve(
+        (429, {"Retry-After": "60"}, {}), (200, {}, {"version": "v1"}), timeout=30
+    )
+    with pytest.raises(errors.RateLimited):
+        client.system_info()
+    assert sleeps == []
+    assert len(server.received) == 1
+
+
 def test_503_without_retry_after_backs_off_exponentially_then_gives_up(serve, sleeps):
-    server, client = serve(*[(503, {}, {"message": "down"})] * 4)
+    server, client = serve(*[(503, {}, {"message": "down"})] * 4, timeout=LONG)
     with pytest.raises(errors.ServerError):
         client.catalog_item(77)
     assert [m for m, _ in server.received] == ["GET"] * 4
@@ -140,16 +157,18 @@ def test_a_timed_out_post_is_sent_once_and_its_outcome_unknown(serve, sleeps):
 
 
 def test_a_dropped_get_is_retried(serve, sleeps):
-    server, client = serve("drop", "drop", (200, {}, {"version": "v1"}))
+    server, client = serve("drop", "drop", (200, {}, {"version": "v1"}), timeout=LONG)
     assert client.system_info().version == "v1"
     assert len(server.received) == 3
 
 
-def test_a_timed_out_get_is_retried_then_connection_failed(serve, sleeps):
+def test_a_timed_out_get_is_not_retried_past_its_deadline(serve, sleeps):
     server, client = serve("hang", "hang", "hang", "hang")
-    with pytest.raises(errors.ConnectionFailed, match="timed out"):
+    started = time.monotonic()
+    with pytest.raises(errors.DeadlineExceeded, match="timed out"):
         client.system_info()
-    assert len(server.received) == 4
+    assert time.monotonic() - started < TIMEOUT + 0.3
+    assert len(server.received) == 1
 
 
 def test_a_refused_post_never_left_so_it_is_connection_failed(sleeps):
@@ -158,7 +177,7 @@ def test_a_refused_post_never_left_so_it_is_connection_failed(sleeps):
         port = probe.getsockname()[1]  # closed once the block ends: nobody listens there
     credentials = Credentials(f"http://127.0.0.1:{port}", "acme", "pub", "private", "guid")
     with ConnectWiseClient(
-        credentials, allow_private_hosts=True, codebase="v1", timeout=TIMEOUT, max_retries=3
+        credentials, allow_private_hosts=True, codebase="v1", timeout=LONG, max_retries=3
     ) as client:
         with pytest.raises(errors.ConnectionFailed, match="could not connect"):
             client.create_addition(
