@@ -9,32 +9,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from billing_sync import validation
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import Partner, User
-from billing_sync.periods import validate_timezone
 
 ROLES = ("admin", "viewer")
 BASES = ("month_end", "live")
-HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+HANDLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def get_partner(session: Session, name: str) -> Partner:
     """The partner with this handle, or NotFoundError."""
     partner = session.scalar(select(Partner).where(Partner.name == name))
     if partner is None:
-        raise NotFoundError(f"no partner named {name!r}")
+        raise NotFoundError(f"no partner named {validation.shown(name)}")
     return partner
 
 
 def create_partner(session: Session, name: str, *, timezone: str = "UTC", now: datetime) -> Partner:
     """Create a partner; the handle is unique and the zone a valid IANA name."""
-    if not HANDLE.match(name):
+    if not HANDLE.fullmatch(name):
         raise InvalidInput("partner name must be 1-100 letters, digits, '.', '_' or '-'")
-    try:
-        validate_timezone(timezone)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
+    timezone = validation.timezone(timezone)
     if session.scalar(select(Partner.id).where(Partner.name == name)) is not None:
         raise InvalidInput(f"partner {name!r} already exists")
     partner = Partner(
@@ -54,10 +50,7 @@ def update_partner_settings(
 ) -> None:
     """Change a partner's zone or count basis after validating them."""
     if timezone is not None:
-        try:
-            partner.timezone = validate_timezone(timezone)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from exc
+        partner.timezone = validation.timezone(timezone)
     if count_basis is not None:
         if count_basis not in BASES:
             raise InvalidInput(f"count basis must be one of {', '.join(BASES)}")
@@ -79,9 +72,7 @@ def create_user(
     now: datetime,
 ) -> User:
     """Create a sign-in for a partner; passwords are stored hashed only."""
-    email = email.strip().lower()
-    if not EMAIL.match(email):
-        raise InvalidInput(f"{email!r} is not an e-mail address")
+    email = validation.email(email)
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     if len(password) < 8:
