@@ -56,10 +56,8 @@ def upload():
         summary = import_usage_csv(db(), partner_id(), file.stream, now=now())
     except UsageImportError as exc:
         db().rollback()
-        flash(
-            f"The file was rejected: {len(exc.errors)} problem(s); nothing was imported.", "error"
-        )
-        return render_template("usage_upload.html", errors=exc.errors), 422
+        flash(f"The file was rejected: {exc.total:,} problem(s); nothing was imported.", "error")
+        return render_template("usage_upload.html", errors=exc.errors, more=exc.more), 422
     db().commit()
     flash(
         f"Imported {summary.rows} rows: {summary.companies_created} new companies, "

@@ -180,8 +180,10 @@ def usage_import(partner_name: str, path: str) -> None:
             except UsageImportError as exc:
                 for error in exc.errors[1:]:
                     click.echo(f"  {error}", err=True)
+                if exc.more:
+                    click.echo(f"  ... and {exc.more:,} more", err=True)
                 raise CliError(
-                    f"{path}: {len(exc.errors)} error(s), nothing imported; first: {exc.errors[0]}"
+                    f"{path}: {exc.total:,} error(s), nothing imported; first: {exc.errors[0]}"
                 ) from exc
     click.echo(
         f"imported {summary.rows} rows: {summary.companies_created} companies created, "
