@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.db import make_engine, make_session_factory
 from billing_sync.settings import Settings
-from web import auth, errors, filters, ratelimit
+from web import auth, errors, filters, hardening, ratelimit
 from web.state import AppState
 from web.state import init_app as init_state
 
@@ -67,6 +67,7 @@ def create_app(
     _configure(app, settings)
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.database_url))
+    hardening.init_app(app)  # the id converter before any route; the input check runs first
     auth.init_app(app)  # the sign-in guard runs before the CSRF check
     limiter = ratelimit.init_app(app, settings)
     app_state = AppState(settings=settings, session_factory=session_factory, limiter=limiter)

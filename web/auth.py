@@ -22,6 +22,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 
 from billing_sync.models import User
 from billing_sync.partners import authenticate_user
+from billing_sync.validation import has_control
 from web.ratelimit import retry_after
 from web.state import db, state
 
@@ -30,6 +31,7 @@ PUBLIC_ENDPOINTS = {"auth.login", "static"}
 # What a viewer (finance staff) may read; every write needs an admin.
 VIEWER_BLUEPRINTS = {"auth", "dashboard", "runs", "usage"}
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+MAX_NEXT = 1000  # a longer ?next= is dropped: a redirect never carries a 20 KB Location
 
 
 @dataclass
@@ -68,7 +70,7 @@ def _guard():
     if not current_user.is_authenticated:
         if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):
             abort(401)
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return redirect(url_for("auth.login", next=_came_from()))
     if current_user.is_admin or endpoint == "auth.logout":
         return None
     view = current_app.view_functions.get(endpoint)
@@ -91,12 +93,24 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
+def _came_from() -> str | None:
+    """Where to return after sign-in: the page asked for, without its query if that is too long."""
+    for target in (request.full_path.rstrip("?"), request.path):
+        if len(target) <= MAX_NEXT:
+            return target
+    return None
+
+
 def _safe_next(target: str | None) -> str:
     # Only same-site paths: an open redirect would let a phishing link borrow our login page.
+    # Browsers read "/\evil.example" as "//evil.example", so a backslash is refused too.
     if (
         target
+        and len(target) <= MAX_NEXT
         and target.startswith("/")
         and not target.startswith("//")
+        and "\\" not in target
+        and not has_control(target)
         and not urlsplit(target).netloc
     ):
         return target
@@ -114,7 +128,8 @@ def login():
     user = authenticate_user(db(), email, request.form.get("password", ""))
     if user is None:
         flash("E-mail or password is wrong.", "error")
-        return render_template("login.html", email=email), 401  # a 401 counts as a failure
+        # A 401 counts as a failure; the e-mail is shown back at most as long as the column.
+        return render_template("login.html", email=email[:255]), 401
     login_user(_signed_in(user))
     return redirect(_safe_next(request.args.get("next")))
 
@@ -125,7 +140,7 @@ def _locked_out(_exc: RateLimitExceeded):
     wait = retry_after(state().limiter)
     minutes = math.ceil(wait / 60)
     flash(f"Too many failed sign-ins; try again in {minutes} minute(s).", "error")
-    email = request.form.get("email", "").strip().lower()
+    email = request.form.get("email", "").strip().lower()[:255]
     return render_template("login.html", email=email), 429, {"Retry-After": str(wait)}
 
 

@@ -9,7 +9,7 @@ from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import NotFoundError
 from billing_sync.partner_connection import client_for
-from web.common import form_int, partner_id, saving
+from web.common import id_arg, partner_id, saving
 from web.state import db, now, state
 
 bp = Blueprint("products", __name__, url_prefix="/products")
@@ -46,7 +46,7 @@ def index():
 def save(code: str):
     """Map one vendor product to the chosen catalog product."""
     product = get_product(db(), code)
-    cw_product_id = form_int("cw_product_id")
+    cw_product_id = id_arg("cw_product_id", form=True)
     if cw_product_id is None:
         flash(f"Choose a ConnectWise product for {product.name}.", "error")
         return redirect(url_for(".index"))
