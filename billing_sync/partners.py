@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 
 from sqlalchemy import select
@@ -84,6 +85,7 @@ def create_user(
         email=email,
         password_hash=generate_password_hash(password),
         role=role,
+        session_token=new_session_token(),
         created_at=now,
     )
     session.add(user)
@@ -97,3 +99,24 @@ def authenticate_user(session: Session, email: str, password: str) -> User | Non
     if user is None or not check_password_hash(user.password_hash, password):
         return None
     return user
+
+
+def new_session_token() -> str:
+    """A fresh random session token (43 URL-safe characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def session_token(user: User) -> str:
+    """The token this user's web sessions must carry; made on first use for older accounts."""
+    if not user.session_token:
+        user.session_token = new_session_token()
+    return user.session_token
+
+
+def end_sessions(user: User) -> None:
+    """Refuse every session issued to this user so far (sign-out; a password or role change).
+
+    Sessions are signed cookies the server cannot delete; each carries the user's token, and a
+    new token makes every older cookie worthless at its next request.
+    """
+    user.session_token = new_session_token()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
@@ -42,8 +43,9 @@ def _configure(app: Flask, settings: Settings) -> None:
         REMEMBER_COOKIE_SECURE=secure,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
         MAX_CONTENT_LENGTH=32 * 1024 * 1024,  # a seats CSV of a large partner, not more
-        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the signed session
+        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session; a new one at sign-in
     )
 
 
