@@ -14,6 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from billing_sync import validation
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import Partner, User
+from billing_sync.passwords import check_password
 
 ROLES = ("admin", "viewer")
 BASES = ("month_end", "live")
@@ -77,8 +78,7 @@ def create_user(
     email = validation.email(email)
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < 8:
-        raise InvalidInput("password must be at least 8 characters")
+    check_password(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise InvalidInput(f"a user with e-mail {email} already exists")
     user = User(
