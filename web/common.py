@@ -17,6 +17,7 @@ from billing_sync.models import Partner
 from web.state import db
 
 SEARCH_LENGTH = 100  # a search box's text, also when it is carried on in a redirect
+ECHO_LENGTH = 255  # the longest column a form fills: a refused form repeats no more than that
 
 
 def partner() -> Partner:
@@ -43,6 +44,11 @@ def id_arg(name: str, *, form: bool = False) -> int | None:
 def search_arg(name: str = "q", default: str = "", *, form: bool = False) -> str:
     """A search box's text, trimmed to SEARCH_LENGTH characters."""
     return (request.form if form else request.args).get(name, default).strip()[:SEARCH_LENGTH]
+
+
+def echoed(values: dict[str, str]) -> dict[str, str]:
+    """A refused form's values as the page shows them again: each cut to ECHO_LENGTH."""
+    return {name: value[:ECHO_LENGTH] for name, value in values.items()}
 
 
 def flash_cw_error(exc: ConnectWiseError) -> None:

@@ -9,7 +9,7 @@ from billing_sync.partners import BASES, update_partner_settings
 from billing_sync.scheduler.due import FREQUENCIES, WEEKDAYS
 from billing_sync.scheduler.service import get_schedule, next_runs, set_schedule
 from billing_sync.validation import whole_number
-from web.common import partner, partner_id
+from web.common import echoed, partner, partner_id
 from web.state import db, now, state
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
@@ -78,7 +78,7 @@ def save():
     except InvalidInput as exc:
         db().rollback()
         flash(str(exc), "error")
-        return _render(values, 422)
+        return _render(echoed(values), 422)
     db().commit()
     flash("Schedule saved.", "success")
     return redirect(url_for(".show"))

@@ -135,3 +135,14 @@ def test_a_mapping_of_another_partner_is_untouched_by_hostile_ids(admin, world, 
     with session_factory() as session:
         statuses = set(session.scalars(select(CompanyMapping.status)))
     assert statuses == {"mapped"}
+
+
+@pytest.mark.parametrize(
+    "path, field",
+    [("/connection/", "site"), ("/schedule/", "timezone"), ("/login", "email")],
+)
+def test_a_refused_form_does_not_repeat_a_megabyte(admin, path, field):
+    response = admin.post(path, data={field: "x" * 1_000_000})
+
+    assert 400 <= response.status_code < 500
+    assert len(response.data) < 50_000

@@ -25,6 +25,7 @@ from tests.web.conftest import NOW, PASSWORD, SIM_KEYS, connect, login
 from web import create_app
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates"
+MAX_ANSWER = 200_000  # bytes: no page repeats a megabyte it was sent
 
 HOSTILE: dict[str, str | bytes] = {
     "empty": "",
@@ -149,6 +150,7 @@ class Findings:
     errors: list[str] = field(default_factory=list)
     wrote_on_refusal: list[str] = field(default_factory=list)
     stored_badly: list[str] = field(default_factory=list)
+    echoed_back: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         statuses = dict(sorted(self.statuses.items()))
@@ -268,6 +270,8 @@ def test_no_hostile_value_anywhere_causes_a_500_or_a_write_when_refused(
                         runs.join(timeout=30)
                         findings.requests += 1
                         findings.statuses[response.status_code] += 1
+                        if len(response.data) > MAX_ANSWER:
+                            findings.echoed_back.append(f"{where}: {len(response.data)} bytes")
                         if response.status_code >= 500:
                             cause = type(raised[0]).__name__ if raised else "?"
                             findings.errors.append(f"{where}: {response.status_code} {cause}")
@@ -282,5 +286,10 @@ def test_no_hostile_value_anywhere_causes_a_500_or_a_write_when_refused(
                             assert login(client, email).status_code == 302
     print(findings.summary())  # shown with -s: the size of the fuzz
     assert findings.requests > 4000, findings.summary()
-    for problems in (findings.errors, findings.wrote_on_refusal, findings.stored_badly):
+    for problems in (
+        findings.errors,
+        findings.wrote_on_refusal,
+        findings.stored_badly,
+        findings.echoed_back,
+    ):
         assert problems == [], "\n".join([findings.summary(), *problems[:30]])
