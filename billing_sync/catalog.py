@@ -11,19 +11,19 @@ from sqlalchemy.orm import Session
 from billing_sync.connectwise.records import CatalogItem
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import Product, ProductMapping
+from billing_sync.validation import shown, text
 
-CODE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+CODE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def add_product(session: Session, code: str, name: str) -> Product:
     """Register a vendor product (codes are lower-case handles like pb-business)."""
-    if not CODE.match(code):
+    if not CODE.fullmatch(code):
         raise InvalidInput("product code must be 1-64 lower-case letters, digits, '.', '_' or '-'")
-    if not name.strip():
-        raise InvalidInput("product name is required")
+    name = text(name, "product name", 255)
     if session.scalar(select(Product.id).where(Product.code == code)) is not None:
         raise InvalidInput(f"product {code!r} already exists")
-    product = Product(code=code, name=name.strip())
+    product = Product(code=code, name=name)
     session.add(product)
     session.flush()
     return product
@@ -33,7 +33,7 @@ def get_product(session: Session, code: str) -> Product:
     """The product with this code, or NotFoundError."""
     product = session.scalar(select(Product).where(Product.code == code))
     if product is None:
-        raise NotFoundError(f"no product with code {code!r}")
+        raise NotFoundError(f"no product with code {shown(code)}")
     return product
 
 

@@ -14,6 +14,7 @@ from billing_sync.connectwise import conditions as cond
 from billing_sync.connectwise.records import Agreement, CwCompany
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import AdditionLink, Company, CompanyMapping
+from billing_sync.validation import shown
 
 
 def normalise_name(name: str) -> str:
@@ -76,7 +77,7 @@ def get_company(session: Session, partner_id: int, external_id: str) -> Company:
         select(Company).where(Company.partner_id == partner_id, Company.external_id == external_id)
     )
     if company is None:
-        raise NotFoundError(f"no company with external id {external_id!r}")
+        raise NotFoundError(f"no company with external id {shown(external_id)}")
     return company
 
 

@@ -77,6 +77,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(255), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="admin")
+    # Every web session carries it; a new one (sign-out) ends all sessions issued before.
+    session_token: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[datetime]
 
 

@@ -19,6 +19,7 @@ from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import Connection, Partner
 from billing_sync.settings import Settings
 from billing_sync.text import clip
+from billing_sync.validation import text
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -39,23 +40,27 @@ def get_connection(session: Session, partner_id: int) -> Connection | None:
     return session.scalar(select(Connection).where(Connection.partner_id == partner_id))
 
 
-def _validate(form: ConnectionForm, settings: Settings) -> str:
-    for label, value in (("company id", form.company_id), ("public key", form.public_key)):
-        if not value or not value.strip():
-            raise InvalidInput(f"{label} is required")
-    if not GUID.match(form.client_id.strip()):
+def _validate(form: ConnectionForm, settings: Settings) -> ConnectionForm:
+    """The form with every field checked against its column; the site as the client will use it."""
+    company_id = text(form.company_id, "company id", 100)
+    public_key = text(form.public_key, "public key", 100)
+    private_key = text(form.private_key, "private key", 255, required=False) or None
+    client_id = text(form.client_id, "client id", 64)
+    if not GUID.fullmatch(client_id):
         raise InvalidInput("client id must be a GUID like 1b2c3d4e-0000-4000-8000-123456789abc")
     try:
-        return check_site(form.site.strip(), settings.allow_private_hosts)
+        site = check_site(text(form.site, "site", 255), settings.allow_private_hosts)
     except ConnectWiseError as exc:
         raise InvalidInput(f"{exc} ({exc.advice})") from exc
+    site = text(site, "site", 255)  # with the scheme added, it must still fit
+    return ConnectionForm(site, company_id, public_key, private_key, client_id)
 
 
 def save_connection(
     session: Session, settings: Settings, partner: Partner, form: ConnectionForm, *, now: datetime
 ) -> Connection:
     """Validate and store the connection; the private key is encrypted and never returned."""
-    site = _validate(form, settings)
+    form = _validate(form, settings)
     connection = get_connection(session, partner.id)
     if not form.private_key and connection is None:
         raise InvalidInput("private key is required")
@@ -66,11 +71,11 @@ def save_connection(
     if form.private_key:
         connection.private_key_encrypted = encrypt_secret(secret, form.private_key)
         connection.private_key_hint = key_hint(form.private_key)
-    changed_target = (connection.site, connection.company_id) != (site, form.company_id.strip())
-    connection.site = site
-    connection.company_id = form.company_id.strip()
-    connection.public_key = form.public_key.strip()
-    connection.client_id = form.client_id.strip()
+    changed_target = (connection.site, connection.company_id) != (form.site, form.company_id)
+    connection.site = form.site
+    connection.company_id = form.company_id
+    connection.public_key = form.public_key
+    connection.client_id = form.client_id
     if changed_target:
         connection.codebase = None  # a new site or company may run another codebase
     connection.last_check_ok = None

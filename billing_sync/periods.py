@@ -23,9 +23,10 @@ def _zone(name: str) -> ZoneInfo:
         raise ValueError("time zone is empty; use an IANA name such as Europe/Amsterdam")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
+        shown = name if len(name) <= 64 else name[:64] + "…"
         raise ValueError(
-            f"unknown time zone {name!r}; use an IANA name such as Europe/Amsterdam or UTC"
+            f"unknown time zone {shown!r}; use an IANA name such as Europe/Amsterdam or UTC"
         ) from exc
 
 

@@ -140,6 +140,7 @@ class Settings:
     scheduler_tick_seconds: float = 5.0
     month_close_at: str = "00:15"
     session_cookie_secure: bool = False
+    session_hours: int = 12
     login_rate_limit: str = "10/5m"
     ratelimit_storage_url: str = field(default="memory://", repr=False)
     smtp_host: str | None = None
@@ -180,6 +181,7 @@ class Settings:
             scheduler_tick_seconds=_seconds(env, "BILLING_SYNC_SCHEDULER_TICK", 5.0),
             month_close_at=_clock(env, "BILLING_SYNC_MONTH_CLOSE_AT", "00:15"),
             session_cookie_secure=_flag(env, "BILLING_SYNC_SECURE_COOKIES", False),
+            session_hours=_whole(env, "BILLING_SYNC_SESSION_HOURS", 12, 1, 720),
             login_rate_limit=_login_rate(env, "BILLING_SYNC_LOGIN_RATE_LIMIT", "10/5m"),
             ratelimit_storage_url=_storage_url(
                 env, "BILLING_SYNC_RATELIMIT_STORAGE_URL", "memory://"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -12,7 +13,9 @@ from typing import IO
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from billing_sync.errors import InvalidInput
 from billing_sync.models import Company, Partner, Product, Seat
+from billing_sync.validation import clipped, shown, text, timestamp
 
 COLUMNS = (
     "company_id",
@@ -24,7 +27,10 @@ COLUMNS = (
     "active_to",
 )
 MAX_LENGTHS = {"company_id": 100, "company_name": 255, "user_id": 100, "user_email": 255}
-SHOWN_ERRORS = 20
+REQUIRED = {"company_id", "company_name", "user_id"}
+SHOWN_ERRORS = 20  # in the one-line message
+KEPT_ERRORS = 100  # listed on the page and by the CLI; the rest are only counted
+SHOWN_CODES = 10
 
 
 @dataclass(frozen=True)
@@ -39,15 +45,50 @@ class LineError:
 
 
 class UsageImportError(ValueError):
-    """The file was rejected as a whole; nothing was written."""
+    """The file was rejected as a whole; nothing was written.
 
-    def __init__(self, errors: list[LineError]) -> None:
+    `errors` holds the first KEPT_ERRORS problems by line; `total` counts them all.
+    """
+
+    def __init__(self, errors: list[LineError], total: int | None = None) -> None:
         self.errors = errors
-        shown = "; ".join(str(error) for error in errors[:SHOWN_ERRORS])
-        more = f" (and {len(errors) - SHOWN_ERRORS} more)" if len(errors) > SHOWN_ERRORS else ""
+        self.total = len(errors) if total is None else total
+        listed = "; ".join(str(error) for error in errors[:SHOWN_ERRORS])
+        more = self.total - min(len(errors), SHOWN_ERRORS)
         super().__init__(
-            f"usage file rejected, {len(errors)} error(s), nothing imported: {shown}{more}"
+            f"usage file rejected, {self.total} error(s), nothing imported: {listed}"
+            + (f" (and {more} more)" if more else "")
         )
+
+    @property
+    def more(self) -> int:
+        """Problems counted but not kept in `errors`."""
+        return self.total - len(self.errors)
+
+
+class _Errors:
+    """The first KEPT_ERRORS problems by line (then by arrival), and a count of all of them.
+
+    A file of a million bad rows must not become a million messages: it is rejected just the same.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, LineError]] = []  # (-line, -arrival): largest pops first
+        self.total = 0
+
+    def add(self, error: LineError) -> None:
+        self.total += 1
+        heapq.heappush(self._heap, (-error.line, -self.total, error))
+        if len(self._heap) > KEPT_ERRORS:
+            heapq.heappop(self._heap)
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def raise_if_any(self) -> None:
+        if self.total:
+            kept = [error for _, _, error in sorted(self._heap, reverse=True)]
+            raise UsageImportError(kept, self.total)
 
 
 @dataclass(frozen=True)
@@ -88,35 +129,31 @@ def _text(stream: IO[str] | IO[bytes]) -> str:
         ) from exc
 
 
-def _timestamp(raw: str, column: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValueError(f"{column} {raw!r} is not an ISO 8601 timestamp") from None
-    if value.tzinfo is None:
-        raise ValueError(f"{column} {raw!r} has no UTC offset; add Z or e.g. +02:00")
-    return value.astimezone(UTC)
+def _known(products: set[str]) -> str:
+    codes = sorted(products)
+    listed = ", ".join(codes[:SHOWN_CODES]) or "none defined"
+    return listed + (f" and {len(codes) - SHOWN_CODES} more" if len(codes) > SHOWN_CODES else "")
 
 
 def _parse_row(fields: dict[str, str], products: set[str]) -> tuple[UsageRow | None, list[str]]:
-    problems = [f"{name} is empty" for name in COLUMNS[:3] if not fields[name]]
-    problems += [
-        f"{name} is longer than {limit} characters"
-        for name, limit in MAX_LENGTHS.items()
-        if len(fields[name]) > limit
-    ]
+    problems = []
+    for name, limit in MAX_LENGTHS.items():
+        try:
+            text(fields[name], name, limit, required=name in REQUIRED)
+        except InvalidInput as exc:
+            problems.append(str(exc))
     if fields["product"] not in products:
-        known = ", ".join(sorted(products)) or "none defined"
-        problems.append(f"unknown product code {fields['product']!r} (known: {known})")
+        code = shown(fields["product"])
+        problems.append(f"unknown product code {code} (known: {_known(products)})")
     active_from = active_to = None
     try:
-        active_from = _timestamp(fields["active_from"], "active_from")
-    except ValueError as exc:
+        active_from = timestamp(fields["active_from"], "active_from")
+    except InvalidInput as exc:
         problems.append(str(exc))
     if fields["active_to"]:
         try:
-            active_to = _timestamp(fields["active_to"], "active_to")
-        except ValueError as exc:
+            active_to = timestamp(fields["active_to"], "active_to")
+        except InvalidInput as exc:
             problems.append(str(exc))
     if active_from and active_to and active_to <= active_from:
         problems.append("active_to must be later than active_from")
@@ -160,7 +197,9 @@ def _header_errors(header: list[str]) -> list[LineError]:
     if missing:
         problems.append(f"header is missing column(s) {', '.join(missing)}")
     if extra:
-        problems.append(f"header has unknown column(s) {', '.join(extra)}")
+        listed = ", ".join(clipped(name) for name in extra[:SHOWN_CODES])
+        more = f" and {len(extra) - SHOWN_CODES} more" if len(extra) > SHOWN_CODES else ""
+        problems.append(f"header has unknown column(s) {listed}{more}")
     if not problems and len(names) != len(set(names)):
         problems.append("header repeats a column")
     if problems:
@@ -183,26 +222,25 @@ def parse_usage_csv(text: str, products: set[str]) -> tuple[list[tuple[int, Usag
         raise UsageImportError(errors)
     names = [name.strip().lower() for name in header]
     rows: list[tuple[int, UsageRow]] = []
-    errors: list[LineError] = []
+    errors = _Errors()
     count = 0
     try:
         for line, record in records:
             count += 1
             if len(record) != len(names):
-                errors.append(
-                    LineError(line, f"expected {len(names)} columns, found {len(record)}")
-                )
+                errors.add(LineError(line, f"expected {len(names)} columns, found {len(record)}"))
                 continue
             fields = {name: value.strip() for name, value in zip(names, record, strict=True)}
             row, problems = _parse_row(fields, products)
-            errors += [LineError(line, problem) for problem in problems]
+            for problem in problems:
+                errors.add(LineError(line, problem))
             if row is not None:
                 rows.append((line, row))
     except _Unreadable as exc:
-        errors.append(exc.error)
-    errors += _conflicts(rows)
-    if errors:
-        raise UsageImportError(sorted(errors, key=lambda error: error.line))
+        errors.add(exc.error)
+    for error in _conflicts(rows):
+        errors.add(error)
+    errors.raise_if_any()
     return rows, count
 
 
@@ -223,8 +261,8 @@ def _conflicts(rows: list[tuple[int, UsageRow]]) -> list[LineError]:
             errors.append(
                 LineError(
                     line,
-                    f"company {row.company_id} is named {row.company_name!r} here "
-                    f"but {name!r} on line {name_line}",
+                    f"company {row.company_id} is named {shown(row.company_name)} here "
+                    f"but {shown(name)} on line {name_line}",
                 )
             )
     return errors

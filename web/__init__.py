@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.db import make_engine, make_session_factory
 from billing_sync.settings import Settings
-from web import auth, errors, filters, ratelimit
+from web import auth, errors, filters, hardening, ratelimit
 from web.state import AppState
 from web.state import init_app as init_state
 
@@ -42,8 +43,9 @@ def _configure(app: Flask, settings: Settings) -> None:
         REMEMBER_COOKIE_SECURE=secure,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
         MAX_CONTENT_LENGTH=32 * 1024 * 1024,  # a seats CSV of a large partner, not more
-        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the signed session
+        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session; a new one at sign-in
     )
 
 
@@ -67,6 +69,7 @@ def create_app(
     _configure(app, settings)
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.database_url))
+    hardening.init_app(app)  # the id converter before any route; the input check runs first
     auth.init_app(app)  # the sign-in guard runs before the CSRF check
     limiter = ratelimit.init_app(app, settings)
     app_state = AppState(settings=settings, session_factory=session_factory, limiter=limiter)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from flask import flash, request
 from flask_login import current_user
 
+from billing_sync import validation
 from billing_sync.connectwise.client import ConnectWiseClient
 from billing_sync.connectwise.errors import ConnectWiseError, DeadlineExceeded, TransientError
 from billing_sync.crypto import SecretDecryptError
@@ -24,6 +25,10 @@ class ConnectWiseBusy(TransientError):
     advice = "Wait for your other pages to load (ConnectWise is slow right now), then try again."
 
 
+SEARCH_LENGTH = 100  # a search box's text, also when it is carried on in a redirect
+ECHO_LENGTH = 255  # the longest column a form fills: a refused form repeats no more than that
+
+
 def partner() -> Partner:
     """The signed-in user's partner (every query below is scoped by its id)."""
     return db().get(Partner, current_user.partner_id)
@@ -34,16 +39,25 @@ def partner_id() -> int:
     return current_user.partner_id
 
 
-def int_arg(name: str, default: int = 1, *, source=None) -> int:
-    """A positive integer query/form argument, or the default when absent or malformed."""
-    raw = (source if source is not None else request.args).get(name, "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+def page_arg() -> int:
+    """The ?page= argument: 1 when absent; InvalidInput (a 400 page) when it is no page number."""
+    return validation.page(request.args.get("page"))
 
 
-def form_int(name: str) -> int | None:
-    """A positive integer form field, or None."""
-    raw = request.form.get(name, "").strip()
-    return int(raw) if raw.isdigit() else None
+def id_arg(name: str, *, form: bool = False) -> int | None:
+    """An id from the query (or the form): None when absent; InvalidInput when it is no id."""
+    raw = (request.form if form else request.args).get(name, "").strip()
+    return validation.record_id(raw, name) if raw else None
+
+
+def search_arg(name: str = "q", default: str = "", *, form: bool = False) -> str:
+    """A search box's text, trimmed to SEARCH_LENGTH characters."""
+    return (request.form if form else request.args).get(name, default).strip()[:SEARCH_LENGTH]
+
+
+def echoed(values: dict[str, str]) -> dict[str, str]:
+    """A refused form's values as the page shows them again: each cut to ECHO_LENGTH."""
+    return {name: value[:ECHO_LENGTH] for name, value in values.items()}
 
 
 @contextmanager

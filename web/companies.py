@@ -15,7 +15,16 @@ from billing_sync.mappings import (
     include_company,
     save_mapping,
 )
-from web.common import cw_problem, form_int, int_arg, page_client, partner, partner_id, saving
+from web.common import (
+    cw_problem,
+    id_arg,
+    page_arg,
+    page_client,
+    partner,
+    partner_id,
+    saving,
+    search_arg,
+)
 from web.state import db, now
 
 bp = Blueprint("companies", __name__, url_prefix="/companies")
@@ -28,10 +37,8 @@ def index():
     tab = request.args.get("tab", "mapped")
     if tab not in page_queries.TABS:
         tab = "mapped"
-    search = request.args.get("q", "").strip()[:100]
-    page = page_queries.company_page(
-        db(), partner_id(), tab=tab, search=search, page=int_arg("page")
-    )
+    search = search_arg()
+    page = page_queries.company_page(db(), partner_id(), tab=tab, search=search, page=page_arg())
     counts = page_queries.mapping_counts(db(), partner_id(), search)
     return render_template(
         "companies.html", tab=tab, search=search, page=page, counts=counts, tz=partner().timezone
@@ -84,13 +91,13 @@ def _choices(client, query: str, cw_company_id: int | None):
     return found, agreements
 
 
-@bp.get("/<int:company_id>")
+@bp.get("/<id:company_id>")
 def edit(company_id: int):
     """Choose the ConnectWise company (searchable), then one of its active agreements."""
     company = page_queries.get_company(db(), partner_id(), company_id)
     mapping = get_mapping(db(), company)
-    query = request.args.get("q", company.name).strip()[:100]
-    cw_company_id = int_arg("cw_company", 0) or None
+    query = search_arg(default=company.name)
+    cw_company_id = id_arg("cw_company")
     found, agreements, problem = [], [], None
     try:
         with page_client() as client:
@@ -113,13 +120,14 @@ def edit(company_id: int):
     )
 
 
-@bp.post("/<int:company_id>/map")
+@bp.post("/<id:company_id>/map")
 def map_company(company_id: int):
     """Save the mapping to the chosen agreement (an agreement is required)."""
     company = page_queries.get_company(db(), partner_id(), company_id)
-    cw_company_id, agreement_id = form_int("cw_company_id"), form_int("agreement_id")
+    cw_company_id = id_arg("cw_company_id", form=True)
+    agreement_id = id_arg("agreement_id", form=True)
     back = url_for(
-        ".edit", company_id=company.id, cw_company=cw_company_id, q=request.form.get("q", "")
+        ".edit", company_id=company.id, cw_company=cw_company_id, q=search_arg(form=True)
     )
     if cw_company_id is None or agreement_id is None:
         flash("Choose a ConnectWise company and one of its agreements before saving.", "error")
@@ -136,7 +144,7 @@ def map_company(company_id: int):
     return redirect(url_for(".index", tab="unmatched"))  # on to the next one waiting
 
 
-@bp.post("/<int:company_id>/exclude")
+@bp.post("/<id:company_id>/exclude")
 def exclude(company_id: int):
     """Leave a company out of every sync."""
     company = page_queries.get_company(db(), partner_id(), company_id)
@@ -147,7 +155,7 @@ def exclude(company_id: int):
     return redirect(url_for(".index", tab=tab if tab in page_queries.TABS else "excluded"))
 
 
-@bp.post("/<int:company_id>/include")
+@bp.post("/<id:company_id>/include")
 def include(company_id: int):
     """Undo an exclusion."""
     company = page_queries.get_company(db(), partner_id(), company_id)

@@ -14,7 +14,7 @@ from billing_sync.partner_connection import (
     save_connection,
 )
 from billing_sync.partners import set_integration
-from web.common import connectwise_turn, flash_cw_error, partner, partner_id
+from web.common import connectwise_turn, echoed, flash_cw_error, partner, partner_id
 from web.state import db, now, state
 
 bp = Blueprint("connection", __name__, url_prefix="/connection")
@@ -46,7 +46,7 @@ def save():
     except InvalidInput as exc:
         db().rollback()
         flash(str(exc), "error")
-        return _render(values, 422)
+        return _render(echoed(values), 422)
     db().commit()
     flash("Connection saved. Use Authenticate to check it.", "success")
     return redirect(url_for(".show"))

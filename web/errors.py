@@ -1,4 +1,4 @@
-"""Error pages: domain 'not found' becomes 404, CSRF failures 400, viewers' writes 403."""
+"""Error pages: domain 'not found' becomes 404, bad input and CSRF failures 400, viewers' 403."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from billing_sync.errors import NotFoundError
+from billing_sync.errors import InvalidInput, NotFoundError
 
 TITLES = {
     400: "Bad request",
@@ -31,6 +31,11 @@ def _csrf_error(exc: CSRFError):
     return render_template("error.html", code=400, title="Bad request", message=message), 400
 
 
+def _bad_input(exc: InvalidInput):
+    # A malformed id or page number in a URL or form; forms that can say more catch it first.
+    return render_template("error.html", code=400, title="Bad request", message=str(exc)), 400
+
+
 def _not_found(exc: NotFoundError):
     # Another partner's ids land here too: "not found" reveals nothing about them.
     return render_template("error.html", code=404, title="Not found", message=str(exc)), 404
@@ -39,5 +44,6 @@ def _not_found(exc: NotFoundError):
 def init_app(app: Flask) -> None:
     """Register the error pages."""
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(InvalidInput, _bad_input)
     app.register_error_handler(NotFoundError, _not_found)
     app.register_error_handler(HTTPException, _http_error)

@@ -8,7 +8,7 @@ from billing_sync.catalog import get_product, list_products, map_product, produc
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import NotFoundError
-from web.common import cw_problem, form_int, page_client, partner_id, saving
+from web.common import cw_problem, id_arg, page_client, partner_id, saving
 from web.state import db, now
 
 bp = Blueprint("products", __name__, url_prefix="/products")
@@ -45,7 +45,7 @@ def index():
 def save(code: str):
     """Map one vendor product to the chosen catalog product."""
     product = get_product(db(), code)
-    cw_product_id = form_int("cw_product_id")
+    cw_product_id = id_arg("cw_product_id", form=True)
     if cw_product_id is None:
         flash(f"Choose a ConnectWise product for {product.name}.", "error")
         return redirect(url_for(".index"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template, request, url_for
 
 from billing_sync import page_queries
-from web.common import int_arg, partner_id
+from web.common import page_arg, partner_id
 from web.state import db
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
@@ -15,20 +15,18 @@ bp = Blueprint("runs", __name__, url_prefix="/runs")
 def index():
     """Runs newest first, with status and counts."""
     previews = request.args.get("previews") == "1"
-    page = page_queries.runs_page(
-        db(), partner_id(), page=int_arg("page"), include_previews=previews
-    )
+    page = page_queries.runs_page(db(), partner_id(), page=page_arg(), include_previews=previews)
     return render_template("runs.html", page=page, previews=previews)
 
 
-@bp.get("/<int:run_id>")
+@bp.get("/<id:run_id>")
 def detail(run_id: int):
     """One run and its ledger items, optionally one action only."""
     run = page_queries.get_run(db(), partner_id(), run_id)
     action = request.args.get("action", "")
     action = action if action in page_queries.ACTIONS else ""
     items = page_queries.run_items(
-        db(), partner_id(), run.id, action=action or None, page=int_arg("page")
+        db(), partner_id(), run.id, action=action or None, page=page_arg()
     )
     return render_template(
         "run_detail.html",
@@ -40,7 +38,7 @@ def detail(run_id: int):
     )
 
 
-@bp.get("/<int:run_id>/status.json")
+@bp.get("/<id:run_id>/status.json")
 def status(run_id: int):
     """Progress of a run, polled by the run page while it is running."""
     run = page_queries.get_run(db(), partner_id(), run_id)

@@ -8,7 +8,8 @@ from billing_sync.errors import InvalidInput
 from billing_sync.partners import BASES, update_partner_settings
 from billing_sync.scheduler.due import FREQUENCIES, WEEKDAYS
 from billing_sync.scheduler.service import get_schedule, next_runs, set_schedule
-from web.common import partner, partner_id
+from billing_sync.validation import whole_number
+from web.common import echoed, partner, partner_id
 from web.state import db, now, state
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
@@ -55,9 +56,12 @@ def save():
         name: request.form.get(name, "").strip()
         for name in ("frequency", "weekday", "at_time", "timezone", "count_basis", "enabled")
     }
-    weekly = values["frequency"] == "weekly"
-    weekday = int(values["weekday"]) if weekly and values["weekday"].isdigit() else None
     try:
+        weekday = (
+            whole_number(values["weekday"], "weekday", low=0, high=6)
+            if values["frequency"] == "weekly"
+            else None
+        )
         update_partner_settings(
             partner(), timezone=values["timezone"], count_basis=values["count_basis"]
         )
@@ -74,7 +78,7 @@ def save():
     except InvalidInput as exc:
         db().rollback()
         flash(str(exc), "error")
-        return _render(values, 422)
+        return _render(echoed(values), 422)
     db().commit()
     flash("Schedule saved.", "success")
     return redirect(url_for(".show"))

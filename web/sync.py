@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from billing_sync import page_queries
 from billing_sync.errors import RunInProgress
 from billing_sync.sync import begin_run, execute_run, run_sync
-from web.common import form_int, int_arg, partner, partner_id
+from web.common import id_arg, page_arg, partner, partner_id
 from web.state import db, now, state
 
 bp = Blueprint("sync", __name__, url_prefix="/sync")
@@ -37,13 +37,13 @@ def preview():
     return redirect(url_for(".show_preview", run_id=report.run_id))
 
 
-@bp.get("/preview/<int:run_id>")
+@bp.get("/preview/<id:run_id>")
 def show_preview(run_id: int):
     """A preview's table: company, agreement, product, quantity before -> after, action, problem."""
     run = page_queries.get_run(db(), partner_id(), run_id)
     if not run.dry_run:
         return redirect(url_for("runs.detail", run_id=run.id))
-    items = page_queries.run_items(db(), partner_id(), run.id, page=int_arg("page"), per_page=500)
+    items = page_queries.run_items(db(), partner_id(), run.id, page=page_arg(), per_page=500)
     return render_template(
         "preview.html",
         run=run,
@@ -81,7 +81,7 @@ def _start(trigger: str, preview_run_id: int | None = None):
 @bp.post("/apply")
 def apply():
     """Carry out what the preview showed; items that moved since are re-planned and marked."""
-    preview_id = form_int("preview_id")
+    preview_id = id_arg("preview_id", form=True)
     if preview_id is not None:
         preview = page_queries.get_run(db(), partner_id(), preview_id)  # 404 if not ours
         preview_id = preview.id if preview.dry_run else None

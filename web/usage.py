@@ -8,7 +8,7 @@ from billing_sync import page_queries
 from billing_sync.usage import UsageImportError, import_usage_csv
 from web.auth import admin_only
 from web.charts import line_chart
-from web.common import int_arg, partner, partner_id
+from web.common import page_arg, partner, partner_id, search_arg
 from web.state import db, now
 
 bp = Blueprint("usage", __name__, url_prefix="/usage")
@@ -27,14 +27,14 @@ def _chart(company_id: int | None = None):
 def index():
     """All companies' month-end counts, and a searchable list to open one company."""
     history, chart = _chart()
-    search = request.args.get("q", "").strip()[:100]
-    companies = page_queries.company_list(db(), partner_id(), search=search, page=int_arg("page"))
+    search = search_arg()
+    companies = page_queries.company_list(db(), partner_id(), search=search, page=page_arg())
     return render_template(
         "usage.html", history=history, chart=chart, companies=companies, search=search
     )
 
 
-@bp.get("/companies/<int:company_id>")
+@bp.get("/companies/<id:company_id>")
 def company(company_id: int):
     """One company's month-end counts per product."""
     found = page_queries.get_company(db(), partner_id(), company_id)
@@ -56,10 +56,8 @@ def upload():
         summary = import_usage_csv(db(), partner_id(), file.stream, now=now())
     except UsageImportError as exc:
         db().rollback()
-        flash(
-            f"The file was rejected: {len(exc.errors)} problem(s); nothing was imported.", "error"
-        )
-        return render_template("usage_upload.html", errors=exc.errors), 422
+        flash(f"The file was rejected: {exc.total:,} problem(s); nothing was imported.", "error")
+        return render_template("usage_upload.html", errors=exc.errors, more=exc.more), 422
     db().commit()
     flash(
         f"Imported {summary.rows} rows: {summary.companies_created} new companies, "

@@ -16,10 +16,30 @@ from billing_sync.crypto import SecretDecryptError
 from billing_sync.db import make_engine, make_session_factory
 from billing_sync.errors import BillingSyncError
 from billing_sync.settings import MissingSecretError, Settings
+from billing_sync.validation import printable, record_id
 
 
 class CliError(click.ClickException):
     """A one-line error for the terminal."""
+
+
+def echo(message: str, *, err: bool = False, lines: bool = False) -> None:
+    """click.echo with control characters escaped: a name holding ESC must not drive the terminal.
+
+    Newlines are escaped too (a name must not forge an output line) unless `lines` says the
+    message is several lines of our own making.
+    """
+    click.echo(printable(message, keep_newlines=lines), err=err)
+
+
+class RecordId(click.ParamType):
+    """A ConnectWise or database id: ASCII digits from 1 to 2**31 - 1 (else exit 1, one line)."""
+
+    name = "id"
+
+    def convert(self, value, param, ctx) -> int:
+        # InvalidInput, not click's usage error: bad input is exit 1 with one line, like the rest.
+        return record_id(value, param.opts[0] if param is not None else "id")
 
 
 def now() -> datetime:
@@ -51,11 +71,14 @@ def handle_errors() -> Iterator[None]:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(exc.format_message(), exc.exit_code)
     except ConnectWiseError as exc:
-        click.echo(f"error: {exc} ({exc.advice})", err=True)
-        sys.exit(1)
+        _fail(f"{exc} ({exc.advice})")
     except (BillingSyncError, MissingSecretError, SecretDecryptError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        _fail(str(exc))
+
+
+def _fail(message: str, status: int = 1) -> None:
+    # One line whatever the message holds: newlines and controls are escaped too.
+    click.echo(f"error: {printable(message)}", err=True)
+    sys.exit(status)

@@ -9,7 +9,7 @@ from billing_sync.cli.common import CliError
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8123, show_default=True, type=int)
+@click.option("--port", default=8123, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--seed", type=click.Path(exists=True, dir_okay=False), help="seed JSON file")
 @click.option(
     "--latency", default=0.0, show_default=True, type=float, help="seconds added to every API call"
@@ -22,7 +22,9 @@ def simulator(host: str, port: int, seed: str | None, latency: float) -> None:
 
 
 @click.command()
-@click.option("--port", default=8000, show_default=True, type=int, help="web app port")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="web app port"
+)
 @click.option("--no-serve", is_flag=True, help="Stop after the sync instead of serving the app.")
 def demo(port: int, no_serve: bool) -> None:
     """Seed a simulator and a SQLite database, preview and sync, then serve the web app."""

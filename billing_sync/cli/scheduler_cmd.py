@@ -12,7 +12,7 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from billing_sync.cli.common import CliError, now, session_factory, settings
+from billing_sync.cli.common import CliError, echo, now, session_factory, settings
 from billing_sync.errors import BillingSyncError
 from billing_sync.partners import BASES, get_partner, update_partner_settings
 from billing_sync.scheduler.due import FREQUENCIES, WEEKDAYS
@@ -96,7 +96,7 @@ def schedule_set(
             now=now(),
             month_close_at=config.month_close_at,
         )
-        click.echo(f"{partner}: {next_runs(session, row.id).describe()}")
+        echo(f"{partner}: {next_runs(session, row.id).describe()}")
 
 
 @schedule.command("show")
@@ -105,7 +105,7 @@ def schedule_show(partner: str) -> None:
     """Show PARTNER's schedule and its next run times."""
     with _session(settings()) as session:
         runs = next_runs(session, get_partner(session, partner).id)
-        click.echo(f"{partner}: {runs.describe() if runs else 'no schedule set'}")
+        echo(f"{partner}: {runs.describe() if runs else 'no schedule set'}")
 
 
 @click.group("alerts")
@@ -134,7 +134,7 @@ def alerts_set(partner: str, email_to: str | None, webhook_url: str | None) -> N
             now=now(),
             allow_private_hosts=config.allow_private_hosts,
         )
-        click.echo(
+        echo(
             f"{partner}: alerts to e-mail {saved.email_to or 'off'}, "
             f"webhook {saved.webhook_url or 'off'}"
         )

@@ -6,7 +6,7 @@ import signal
 
 import click
 
-from billing_sync.cli.common import settings
+from billing_sync.cli.common import echo, settings
 from billing_sync.db import init_db, make_engine, make_session_factory
 
 
@@ -48,7 +48,7 @@ def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     )
     server = create_server(app, host=host, port=port, threads=threads)
     bound = f"http://{host}:{server.effective_port}"
-    click.echo(f"billing-sync web app on {bound} (scheduler {'on' if with_scheduler else 'off'})")
+    echo(f"billing-sync web app on {bound} (scheduler {'on' if with_scheduler else 'off'})")
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     state = app.extensions["billing_sync"]
     try:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from billing_sync import catalog, mappings, partner_connection, partners
-from billing_sync.cli.common import CliError, now, session_factory, settings
+from billing_sync.cli.common import CliError, RecordId, echo, now, session_factory, settings
 from billing_sync.db import init_db, make_engine
 from billing_sync.usage import UsageImportError, import_usage_csv
 
@@ -17,7 +17,7 @@ def init_db_command() -> None:
     """Create or upgrade the database schema (safe to run again)."""
     config = settings()
     init_db(make_engine(config.database_url))
-    click.echo("database is up to date")
+    echo("database is up to date")
 
 
 @click.group()
@@ -34,7 +34,7 @@ def partner_create(name: str, timezone: str) -> None:
     """Create a partner; NAME is its handle in every other command."""
     with session_factory(settings()).begin() as session:
         created = partners.create_partner(session, name, timezone=timezone, now=now())
-        click.echo(f"partner {created.name} created (time zone {created.timezone})")
+        echo(f"partner {created.name} created (time zone {created.timezone})")
 
 
 @click.group()
@@ -56,7 +56,7 @@ def user_create(partner_name: str, email: str, role: str) -> None:
     with session_factory(settings()).begin() as session:
         owner = partners.get_partner(session, partner_name)
         created = partners.create_user(session, owner, email, password, role=role, now=now())
-        click.echo(f"user {created.email} ({created.role}) created for {owner.name}")
+        echo(f"user {created.email} ({created.role}) created for {owner.name}")
 
 
 @click.group()
@@ -83,7 +83,7 @@ def connection_set(
     with session_factory(config).begin() as session:
         owner = partners.get_partner(session, partner_name)
         saved = partner_connection.save_connection(session, config, owner, form, now=now())
-        click.echo(
+        echo(
             f"connection saved for {owner.name}: {saved.site}, company {saved.company_id}, "
             f"private key ending in {saved.private_key_hint or '****'}"
         )
@@ -100,7 +100,7 @@ def connection_test(partner_name: str) -> None:
             info = partner_connection.authenticate(session, config, owner.id, now=now())
         finally:
             session.commit()  # the outcome of the check is kept either way
-        click.echo(f"connected: ConnectWise {info.version}")
+        echo(f"connected: ConnectWise {info.version}")
 
 
 @click.group()
@@ -112,7 +112,7 @@ def _set_integration(partner_name: str, enabled: bool) -> None:
     with session_factory(settings()).begin() as session:
         owner = partners.get_partner(session, partner_name)
         partners.set_integration(owner, enabled)
-    click.echo(f"integration {'enabled' if enabled else 'disabled'} for {partner_name}")
+    echo(f"integration {'enabled' if enabled else 'disabled'} for {partner_name}")
 
 
 @integration.command("enable")
@@ -141,13 +141,13 @@ def products_add(code: str, name: str) -> None:
     """Register a vendor product."""
     with session_factory(settings()).begin() as session:
         product = catalog.add_product(session, code, name)
-        click.echo(f"product {product.code} added ({product.name})")
+        echo(f"product {product.code} added ({product.name})")
 
 
 @products.command("map")
 @click.argument("partner_name", metavar="PARTNER")
 @click.argument("code")
-@click.option("--cw-product-id", type=int, required=True)
+@click.option("--cw-product-id", type=RecordId(), required=True)
 def products_map(partner_name: str, code: str, cw_product_id: int) -> None:
     """Bill a vendor product as a ConnectWise catalog item (checked in ConnectWise)."""
     config = settings()
@@ -157,9 +157,7 @@ def products_map(partner_name: str, code: str, cw_product_id: int) -> None:
         with partner_connection.client_for(session, config, owner.id) as client:
             item = client.catalog_item(cw_product_id)
         mapping = catalog.map_product(session, owner.id, product, item, now=now())
-        click.echo(
-            f"{product.code} -> ConnectWise {mapping.cw_identifier} (id {mapping.cw_product_id})"
-        )
+        echo(f"{product.code} -> ConnectWise {mapping.cw_identifier} (id {mapping.cw_product_id})")
 
 
 @click.group()
@@ -179,11 +177,13 @@ def usage_import(partner_name: str, path: str) -> None:
                 summary = import_usage_csv(session, owner.id, stream, now=now())
             except UsageImportError as exc:
                 for error in exc.errors[1:]:
-                    click.echo(f"  {error}", err=True)
+                    echo(f"  {error}", err=True)
+                if exc.more:
+                    echo(f"  ... and {exc.more:,} more", err=True)
                 raise CliError(
-                    f"{path}: {len(exc.errors)} error(s), nothing imported; first: {exc.errors[0]}"
+                    f"{path}: {exc.total:,} error(s), nothing imported; first: {exc.errors[0]}"
                 ) from exc
-    click.echo(
+    echo(
         f"imported {summary.rows} rows: {summary.companies_created} companies created, "
         f"{summary.companies_renamed} renamed; seats {summary.seats_created} created, "
         f"{summary.seats_updated} updated, {summary.seats_unchanged} unchanged"
@@ -209,21 +209,21 @@ def companies_automatch(partner_name: str) -> None:
     for proposal in proposals:
         company = names[proposal.company_id]
         if proposal.agreement is not None:
-            click.echo(
+            echo(
                 f"matched  {company} -> {proposal.cw_company.name} "
                 f"(company {proposal.cw_company.id}), agreement {proposal.agreement.id} "
                 f"{proposal.agreement.name}"
             )
         else:
-            click.echo(f"waiting  {company}: {proposal.reason}")
-    click.echo(f"{len(matched)} matched, {len(proposals) - len(matched)} left unmatched")
+            echo(f"waiting  {company}: {proposal.reason}")
+    echo(f"{len(matched)} matched, {len(proposals) - len(matched)} left unmatched")
 
 
 @companies.command("map")
 @click.argument("partner_name", metavar="PARTNER")
 @click.argument("external_id")
-@click.option("--cw-company-id", type=int, required=True)
-@click.option("--agreement-id", type=int, required=True)
+@click.option("--cw-company-id", type=RecordId(), required=True)
+@click.option("--agreement-id", type=RecordId(), required=True)
 def companies_map(
     partner_name: str, external_id: str, cw_company_id: int, agreement_id: int
 ) -> None:
@@ -239,7 +239,7 @@ def companies_map(
         mappings.save_mapping(
             session, company, cw_company_id, agreement, matched_by="manual", now=now()
         )
-        click.echo(f"{company.name} ({external_id}) -> agreement {agreement.id} {agreement.name}")
+        echo(f"{company.name} ({external_id}) -> agreement {agreement.id} {agreement.name}")
 
 
 @companies.command("exclude")
@@ -251,4 +251,4 @@ def companies_exclude(partner_name: str, external_id: str) -> None:
         owner = partners.get_partner(session, partner_name)
         company = mappings.get_company(session, owner.id, external_id)
         mappings.exclude_company(session, company, now=now())
-        click.echo(f"{company.name} ({external_id}) excluded")
+        echo(f"{company.name} ({external_id}) excluded")

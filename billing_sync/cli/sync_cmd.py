@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 import click
 
 from billing_sync import partners
-from billing_sync.cli.common import now, session_factory, settings
+from billing_sync.cli.common import echo, now, session_factory, settings
 from billing_sync.errors import RunInProgress
 from billing_sync.sync import run_sync
 from billing_sync.sync.report import RunReport, format_report
@@ -73,10 +73,10 @@ def sync(partner_name: str, dry_run: bool, as_json: bool) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     if as_json:
-        click.echo(json.dumps(report.to_json()))
+        echo(json.dumps(report.to_json()))
     else:
-        click.echo(format_report(report, dry_run=dry_run))
+        echo(format_report(report, dry_run=dry_run), lines=True)
     if report.status not in OK_STATUSES:
         if not as_json:
-            click.echo(f"error: run {report.run_id} {report.status}", err=True)
+            echo(f"error: run {report.run_id} {report.status}", err=True)
         sys.exit(1)

@@ -19,6 +19,7 @@ import requests
 
 from billing_sync.errors import InvalidInput
 from billing_sync.settings import Settings
+from billing_sync.validation import clipped, has_control, shown
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,9 @@ def parse_recipients(text: str) -> list[str]:
     if len(text) > 1000:
         raise InvalidInput("the e-mail recipient list is longer than 1000 characters")
     recipients = [part for part in re.split(r"[,;\s]+", text.strip()) if part]
-    bad = [part for part in recipients if not _EMAIL.match(part)]
+    bad = [part for part in recipients if not _EMAIL.match(part) or has_control(part)]
     if bad:
-        raise InvalidInput(f"not an e-mail address: {', '.join(bad)}")
+        raise InvalidInput(f"not an e-mail address: {', '.join(clipped(part) for part in bad)}")
     return recipients
 
 
@@ -59,11 +60,13 @@ def _is_public(address: str) -> bool:
 
 def validate_webhook_url(url: str, allow_private_hosts: bool) -> str:
     """Return the URL if it is http(s) to a public host (or private hosts are allowed)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"webhook URL {url!r} must be an http:// or https:// URL with a host")
     if len(url) > 1000:
         raise ValueError("webhook URL is longer than 1000 characters")
+    if has_control(url):
+        raise ValueError("webhook URL contains a control character")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"webhook URL {shown(url)} must be an http:// or https:// URL with a host")
     if allow_private_hosts:
         return url.strip()
     try:

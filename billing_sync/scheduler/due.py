@@ -13,18 +13,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from billing_sync.periods import Period, period_containing, require_aware, validate_timezone
+from billing_sync.validation import shown
 
 FREQUENCIES = ("daily", "weekly")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
 def parse_at(text: str) -> time:
     """Parse a 24-hour "HH:MM" wall-clock time, e.g. "02:30"."""
-    match = _HHMM.match(text.strip()) if isinstance(text, str) else None
+    match = _HHMM.fullmatch(text.strip()) if isinstance(text, str) else None
     if not match:
-        raise ValueError(f"time {text!r} is not of the form HH:MM (24-hour), e.g. 02:30")
+        raise ValueError(f"time {shown(str(text))} is not of the form HH:MM (24-hour), e.g. 02:30")
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -34,7 +35,7 @@ def parse_weekday(text: str) -> int:
     for index, name in enumerate(_DAY_NAMES):
         if key in (name, name[:3]):
             return index
-    raise ValueError(f"weekday {text!r} must be one of {', '.join(WEEKDAYS)}")
+    raise ValueError(f"weekday {shown(str(text))} must be one of {', '.join(WEEKDAYS)}")
 
 
 def wall_clock_instant(day: date, at: time, tz: str) -> datetime:

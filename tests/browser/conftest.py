@@ -56,11 +56,20 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A fresh page; the test fails if Chromium reports a Content-Security-Policy violation."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    refused = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield page
     context.close()
+    assert refused == [], refused
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from billing_sync.connectwise import errors
 from billing_sync.connectwise.client import ConnectWiseClient, Credentials
 from billing_sync.models import CompanyMapping, Connection, ProductMapping
-from tests.security.conftest import (
+from tests.security.hostile import (
     add_partner,
     agreement_row,
     answer_json,

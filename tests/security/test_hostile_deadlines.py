@@ -20,7 +20,7 @@ from billing_sync.models import Connection
 from billing_sync.partner_connection import authenticate
 from billing_sync.text import TRUNCATED
 from tests.conftest import TEST_SECRET
-from tests.security.conftest import (
+from tests.security.hostile import (
     CLIENT_ID,
     PRIVATE_KEY,
     add_partner,

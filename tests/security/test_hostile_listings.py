@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from billing_sync.connectwise import errors
-from tests.security.conftest import agreement_row, answer_json, client_for_site, endless_pages
+from tests.security.hostile import agreement_row, answer_json, client_for_site, endless_pages
 
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ import requests
 from waitress import create_server
 
 from billing_sync.partners import create_user, get_partner
-from tests.security.conftest import NOW, add_partner, answer_json, drip_body
+from tests.security.hostile import NOW, add_partner, answer_json, drip_body
 from web import create_app
 
 PAGE = 1.5  # BILLING_SYNC_CW_PAGE_TIMEOUT for these tests

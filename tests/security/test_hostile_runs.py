@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from billing_sync.models import RunItem
 from billing_sync.sync import run_sync
-from tests.security.conftest import NOW, add_partner, agreement_row, answer_json, endless_pages
+from tests.security.hostile import NOW, add_partner, agreement_row, answer_json, endless_pages
 
 COMPANIES = 6
 SLACK = 0.7
