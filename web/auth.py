@@ -30,7 +30,7 @@ PUBLIC_ENDPOINTS = {"auth.login", "static"}
 # /api/v1 checks Bearer tokens itself; a signed-in browser's cookie opens nothing there.
 TOKEN_BLUEPRINTS = {"api", "api_docs"}
 # What a viewer (finance staff) may read; every write needs an admin.
-VIEWER_BLUEPRINTS = {"auth", "dashboard", "runs", "usage"}
+VIEWER_BLUEPRINTS = {"auth", "dashboard", "runs", "usage", "tokens"}
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
