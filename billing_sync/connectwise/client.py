@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 
+from billing_sync import metrics
 from billing_sync.connectwise import conditions as cond
 from billing_sync.connectwise.errors import (
     AuthenticationError,
@@ -250,11 +251,17 @@ class ConnectWiseClient:
                 method, url, timeout=self._timeout, allow_redirects=False, **kwargs
             )
         except requests.RequestException as exc:
-            elapsed = (time.monotonic() - started) * 1000
-            log.debug("ConnectWise %s %s failed in %.0f ms: %s", method, path, elapsed, exc)
+            elapsed = time.monotonic() - started
+            metrics.count_cw_request(method, "error", elapsed)
+            log.debug("ConnectWise %s %s failed in %.0f ms: %s", method, path, elapsed * 1000, exc)
             raise error_for_exception(method, path, exc) from exc
-        elapsed = (time.monotonic() - started) * 1000
-        log.debug("ConnectWise %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed)
+        elapsed = time.monotonic() - started
+        metrics.count_cw_request(method, response.status_code, elapsed)
+        if response.status_code == 429:
+            metrics.count_rate_limited()  # the last answer; retried ones are counted by the Retry
+        log.debug(
+            "ConnectWise %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed * 1000
+        )
         return response
 
     def _paged(self, path: str, conditions: str | None) -> Iterator[dict[str, Any]]:
