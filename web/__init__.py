@@ -9,8 +9,9 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.db import make_engine, make_session_factory
+from billing_sync.queue.client import RunQueue
 from billing_sync.settings import Settings
-from web import auth, errors, filters, ratelimit
+from web import auth, errors, filters, ops, ratelimit
 from web.state import AppState
 from web.state import init_app as init_state
 
@@ -69,8 +70,12 @@ def create_app(
         session_factory = make_session_factory(make_engine(settings.database_url))
     auth.init_app(app)  # the sign-in guard runs before the CSRF check
     limiter = ratelimit.init_app(app, settings)
-    app_state = AppState(settings=settings, session_factory=session_factory, limiter=limiter)
+    queue = RunQueue.from_settings(settings) if settings.redis_url else None
+    app_state = AppState(
+        settings=settings, session_factory=session_factory, limiter=limiter, queue=queue
+    )
     init_state(app, app_state)
+    ops.init_app(app)
     CSRFProtect(app)
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)

@@ -26,7 +26,7 @@ from web.ratelimit import retry_after
 from web.state import db, state
 
 bp = Blueprint("auth", __name__)
-PUBLIC_ENDPOINTS = {"auth.login", "static"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.readyz", "ops.metrics"}
 # What a viewer (finance staff) may read; every write needs an admin.
 VIEWER_BLUEPRINTS = {"auth", "dashboard", "runs", "usage"}
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
