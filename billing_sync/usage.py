@@ -10,12 +10,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from billing_sync.errors import InvalidInput
-from billing_sync.models import Company, Partner, Product, Seat
-from billing_sync.validation import clipped, shown, text, timestamp
+from billing_sync.models import Partner
+from billing_sync.seats import (
+    SeatRow,
+    field_problems,
+    interval_problem,
+    product_ids,
+    seat_conflicts,
+    upsert_seats,
+)
+from billing_sync.validation import clipped, timestamp
+
+UsageRow = SeatRow  # the CSV's row is the API's seat: one contract, one upsert
 
 COLUMNS = (
     "company_id",
@@ -26,8 +35,6 @@ COLUMNS = (
     "active_from",
     "active_to",
 )
-MAX_LENGTHS = {"company_id": 100, "company_name": 255, "user_id": 100, "user_email": 255}
-REQUIRED = {"company_id", "company_name", "user_id"}
 SHOWN_ERRORS = 20  # in the one-line message
 KEPT_ERRORS = 100  # listed on the page and by the CLI; the rest are only counted
 SHOWN_CODES = 10
@@ -92,19 +99,6 @@ class _Errors:
 
 
 @dataclass(frozen=True)
-class UsageRow:
-    """One row of the usage file; timestamps aware UTC."""
-
-    company_id: str
-    company_name: str
-    user_id: str
-    user_email: str | None
-    product: str
-    active_from: datetime
-    active_to: datetime | None = None
-
-
-@dataclass(frozen=True)
 class ImportSummary:
     """What an import did; a re-import of the same file reports only unchanged seats."""
 
@@ -129,22 +123,8 @@ def _text(stream: IO[str] | IO[bytes]) -> str:
         ) from exc
 
 
-def _known(products: set[str]) -> str:
-    codes = sorted(products)
-    listed = ", ".join(codes[:SHOWN_CODES]) or "none defined"
-    return listed + (f" and {len(codes) - SHOWN_CODES} more" if len(codes) > SHOWN_CODES else "")
-
-
 def _parse_row(fields: dict[str, str], products: set[str]) -> tuple[UsageRow | None, list[str]]:
-    problems = []
-    for name, limit in MAX_LENGTHS.items():
-        try:
-            text(fields[name], name, limit, required=name in REQUIRED)
-        except InvalidInput as exc:
-            problems.append(str(exc))
-    if fields["product"] not in products:
-        code = shown(fields["product"])
-        problems.append(f"unknown product code {code} (known: {_known(products)})")
+    problems = [problem.message for problem in field_problems(fields, products)]
     active_from = active_to = None
     try:
         active_from = timestamp(fields["active_from"], "active_from")
@@ -155,8 +135,8 @@ def _parse_row(fields: dict[str, str], products: set[str]) -> tuple[UsageRow | N
             active_to = timestamp(fields["active_to"], "active_to")
         except InvalidInput as exc:
             problems.append(str(exc))
-    if active_from and active_to and active_to <= active_from:
-        problems.append("active_to must be later than active_from")
+    if active_from and (message := interval_problem(active_from, active_to)):
+        problems.append(message)
     if problems or active_from is None:
         return None, problems
     row = UsageRow(
@@ -246,26 +226,8 @@ def parse_usage_csv(text: str, products: set[str]) -> tuple[list[tuple[int, Usag
 
 def _conflicts(rows: list[tuple[int, UsageRow]]) -> list[LineError]:
     """Rows naming the same seat or company twice must agree."""
-    seats: dict[tuple[str, str, str, datetime], tuple[int, UsageRow]] = {}
-    names: dict[str, tuple[int, str]] = {}
-    errors = []
-    for line, row in rows:
-        key = (row.company_id, row.user_id, row.product, row.active_from)
-        seen_line, seen = seats.setdefault(key, (line, row))
-        if seen != row and seen.company_name == row.company_name:
-            errors.append(
-                LineError(line, f"same seat as line {seen_line} with different active_to or email")
-            )
-        name_line, name = names.setdefault(row.company_id, (line, row.company_name))
-        if name != row.company_name:
-            errors.append(
-                LineError(
-                    line,
-                    f"company {row.company_id} is named {shown(row.company_name)} here "
-                    f"but {shown(name)} on line {name_line}",
-                )
-            )
-    return errors
+    problems = seat_conflicts(rows, lambda line: f"line {line}")
+    return [LineError(problem.index, problem.message) for problem in problems]
 
 
 def import_usage_csv(
@@ -274,119 +236,19 @@ def import_usage_csv(
     """Validate the whole file, then upsert its companies and seats; the caller commits."""
     if session.get(Partner, partner_id) is None:
         raise ValueError(f"partner {partner_id} does not exist")
-    product_ids = {key: value for key, value in session.execute(select(Product.code, Product.id))}
-    rows, count = parse_usage_csv(_text(stream), set(product_ids))
-    companies, created, renamed = _upsert_companies(session, partner_id, rows)
-    seats = _seat_changes(session, partner_id, rows, companies, product_ids, now)
-    if seats.inserts:
-        session.execute(insert(Seat), seats.inserts)
-    if seats.updates:
-        session.execute(update(Seat), seats.updates)
-    session.flush()
+    rows, count = parse_usage_csv(_text(stream), set(product_ids(session)))
+    lines = [line for line, _ in rows]
+    seats = upsert_seats(
+        session, partner_id, [row for _, row in rows], now=now, where=lambda i: f"line {lines[i]}"
+    )
     return ImportSummary(
         rows=count,
-        companies_created=created,
-        companies_renamed=renamed,
-        seats_created=len(seats.inserts),
-        seats_updated=len(seats.updates),
+        companies_created=seats.companies_created,
+        companies_renamed=seats.companies_renamed,
+        seats_created=seats.created,
+        seats_updated=seats.updated,
         seats_unchanged=seats.unchanged,
     )
-
-
-def _upsert_companies(
-    session: Session, partner_id: int, rows: list[tuple[int, UsageRow]]
-) -> tuple[dict[str, int], int, int]:
-    wanted = {row.company_id: row.company_name for _, row in rows}
-    existing = {
-        company.external_id: company
-        for company in session.scalars(select(Company).where(Company.partner_id == partner_id))
-    }
-    renamed = 0
-    for external_id, name in wanted.items():
-        company = existing.get(external_id)
-        if company is not None and company.name != name:
-            company.name = name
-            renamed += 1
-    new = [
-        Company(partner_id=partner_id, external_id=external_id, name=name)
-        for external_id, name in wanted.items()
-        if external_id not in existing
-    ]
-    session.add_all(new)
-    session.flush()
-    ids = {company.external_id: company.id for company in [*existing.values(), *new]}
-    return ids, len(new), renamed
-
-
-@dataclass
-class _SeatChanges:
-    inserts: list[dict]
-    updates: list[dict]
-    unchanged: int = 0
-
-
-def _existing_seats(session: Session, company_ids: list[int]) -> dict[tuple, tuple]:
-    """(company, user, product, active_from) -> (seat id, active_to, email), in a few queries."""
-    found: dict[tuple, tuple] = {}
-    chunk = 500  # keeps the IN list well under every driver's parameter limit
-    for start in range(0, len(company_ids), chunk):
-        query = select(
-            Seat.id,
-            Seat.company_id,
-            Seat.user_external_id,
-            Seat.product_id,
-            Seat.active_from,
-            Seat.active_to,
-            Seat.user_email,
-        ).where(Seat.company_id.in_(company_ids[start : start + chunk]))
-        for id_, company, user, product, active_from, active_to, email in session.execute(query):
-            found[(company, user, product, active_from)] = (id_, active_to, email)
-    return found
-
-
-def _seat_changes(
-    session: Session,
-    partner_id: int,
-    rows: list[tuple[int, UsageRow]],
-    companies: dict[str, int],
-    product_ids: dict[str, int],
-    now: datetime,
-) -> _SeatChanges:
-    wanted = {}
-    for _, row in rows:
-        key = (companies[row.company_id], row.user_id, product_ids[row.product], row.active_from)
-        wanted[key] = row
-    existing = _existing_seats(session, sorted({key[0] for key in wanted}))
-    changes = _SeatChanges(inserts=[], updates=[])
-    for key, row in wanted.items():
-        company_id, user, product_id, active_from = key
-        if key not in existing:
-            changes.inserts.append(
-                {
-                    "partner_id": partner_id,
-                    "company_id": company_id,
-                    "product_id": product_id,
-                    "user_external_id": user,
-                    "user_email": row.user_email,
-                    "active_from": active_from,
-                    "active_to": row.active_to,
-                    "updated_at": now,
-                }
-            )
-            continue
-        seat_id, active_to, email = existing[key]
-        if (active_to, email) == (row.active_to, row.user_email):
-            changes.unchanged += 1
-        else:
-            changes.updates.append(
-                {
-                    "id": seat_id,
-                    "active_to": row.active_to,
-                    "user_email": row.user_email,
-                    "updated_at": now,
-                }
-            )
-    return changes
 
 
 def write_usage_csv(rows: Iterable[UsageRow], stream: IO[str]) -> None:
