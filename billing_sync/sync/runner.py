@@ -221,6 +221,7 @@ def _finish(
         run.finished_at = now
         run.message = clip_optional(report.message)
         run.warnings = json.dumps(report.warnings) if report.warnings else None
+        run.left_out = json.dumps(report.left_out) if report.left_out else None
         run.done_items = len(report.items)
         run.created, run.updated = counts["create"], counts["update"]
         run.unchanged, run.skipped, run.errors = (
