@@ -15,3 +15,7 @@ class NotFoundError(BillingSyncError, LookupError):
 
 class RunInProgress(BillingSyncError):
     """Another run of this partner's sync holds the lease."""
+
+
+class Conflict(BillingSyncError):
+    """The request cannot be carried out in the current state; nothing was changed."""

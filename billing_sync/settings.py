@@ -13,6 +13,9 @@ from billing_sync.errors import BillingSyncError
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smh])\s*$")
 _RATE_UNITS = {"s": 1, "m": 60, "h": 3600}
+_API_RATE = re.compile(
+    r"^\s*([1-9]\d*)\s*(?:/|per)\s*(?:[1-9]\d*\s*)?(second|minute|hour|day)s?\s*$", re.I
+)
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _STORAGE_SCHEMES = {"memory", "redis", "rediss", "redis+unix"}
 _USERINFO = re.compile(r"//[^/@]*@")
@@ -104,6 +107,16 @@ def _login_rate(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _api_rate(env: Mapping[str, str], name: str, default: str) -> str:
+    """Requests per period in Flask-Limiter's words: 600/minute, 100 per 10 seconds."""
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    if not _API_RATE.match(raw):
+        raise _bad(name, "requests per period such as 600/minute or 100 per 10 seconds", raw)
+    return raw
+
+
 def check_ratelimit_storage_url(url: str) -> str:
     """BILLING_SYNC_RATELIMIT_STORAGE_URL's form: memory:// or a Redis URL; returns it."""
     scheme, separator, _ = url.partition("://")
@@ -143,6 +156,8 @@ class Settings:
     session_hours: int = 12
     login_rate_limit: str = "10/5m"
     ratelimit_storage_url: str = field(default="memory://", repr=False)
+    api_max_body_mb: int = 10
+    api_rate_limit: str = "600/minute"
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_user: str | None = None
@@ -186,6 +201,8 @@ class Settings:
             ratelimit_storage_url=_storage_url(
                 env, "BILLING_SYNC_RATELIMIT_STORAGE_URL", "memory://"
             ),
+            api_max_body_mb=_whole(env, "BILLING_SYNC_API_MAX_BODY_MB", 10, 1, 1024),
+            api_rate_limit=_api_rate(env, "BILLING_SYNC_API_RATE_LIMIT", "600/minute"),
             smtp_host=env.get("BILLING_SYNC_SMTP_HOST") or None,
             smtp_port=_whole(env, "BILLING_SYNC_SMTP_PORT", 25, 1, 65535),
             smtp_user=env.get("BILLING_SYNC_SMTP_USER") or None,

@@ -15,6 +15,7 @@ CLOCK = "a 24-hour time HH:MM, e.g. 00:15"
 RATE = "attempts/period such as 10/5m (period in s, m or h)"
 FLAG = "one of 1/0, true/false, yes/no, on/off"
 STORAGE = "memory:// or a Redis URL such as redis://127.0.0.1:6379/0"
+API_RATE = "requests per period such as 600/minute or 100 per 10 seconds"
 
 
 def test_defaults_need_no_environment(tmp_path):
@@ -79,6 +80,11 @@ def test_values_come_from_the_environment():
         ("BILLING_SYNC_SMTP_STARTTLS", "y", FLAG),
         ("BILLING_SYNC_RATELIMIT_STORAGE_URL", "127.0.0.1:6379", STORAGE),
         ("BILLING_SYNC_RATELIMIT_STORAGE_URL", "memcached://cache:11211", STORAGE),
+        ("BILLING_SYNC_API_MAX_BODY_MB", "0", "a whole number from 1 to 1024"),
+        ("BILLING_SYNC_API_MAX_BODY_MB", "10MB", "a whole number from 1 to 1024"),
+        ("BILLING_SYNC_API_RATE_LIMIT", "lots", API_RATE),
+        ("BILLING_SYNC_API_RATE_LIMIT", "0/minute", API_RATE),
+        ("BILLING_SYNC_API_RATE_LIMIT", "600/fortnight", API_RATE),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable_the_form_and_the_value(name, value, expected):
@@ -105,6 +111,15 @@ def test_a_bad_value_is_refused_naming_the_variable_the_form_and_the_value(name,
         ("BILLING_SYNC_SMTP_PORT", "587", "smtp_port", 587),
         ("BILLING_SYNC_MONTH_CLOSE_AT", "23:59", "month_close_at", "23:59"),
         ("BILLING_SYNC_LOGIN_RATE_LIMIT", "5/h", "login_rate_limit", "5/h"),
+        ("BILLING_SYNC_API_MAX_BODY_MB", "", "api_max_body_mb", 10),
+        ("BILLING_SYNC_API_MAX_BODY_MB", "25", "api_max_body_mb", 25),
+        ("BILLING_SYNC_API_RATE_LIMIT", "", "api_rate_limit", "600/minute"),
+        (
+            "BILLING_SYNC_API_RATE_LIMIT",
+            "100 per 10 seconds",
+            "api_rate_limit",
+            "100 per 10 seconds",
+        ),
         ("BILLING_SYNC_SECURE_COOKIES", "Yes", "session_cookie_secure", True),
         ("BILLING_SYNC_SCHEDULER", "OFF", "scheduler_enabled", False),
         ("BILLING_SYNC_SMTP_STARTTLS", "true", "smtp_starttls", True),
