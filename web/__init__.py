@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.db import make_engine, make_session_factory
 from billing_sync.settings import Settings
-from web import auth, errors, filters, hardening, ratelimit
+from web import api, auth, errors, filters, hardening, ratelimit
 from web.state import AppState
 from web.state import init_app as init_state
 
@@ -74,9 +74,10 @@ def create_app(
     limiter = ratelimit.init_app(app, settings)
     app_state = AppState(settings=settings, session_factory=session_factory, limiter=limiter)
     init_state(app, app_state)
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)
+    api.init_app(app, app_state, csrf)
     errors.init_app(app)
     filters.init_app(app)
     if start_scheduler:

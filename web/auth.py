@@ -36,6 +36,8 @@ from web.state import db, now, state
 
 bp = Blueprint("auth", __name__)
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
+# /api/v1 checks Bearer tokens itself; a signed-in browser's cookie opens nothing there.
+TOKEN_BLUEPRINTS = {"api", "api_docs"}
 # What a viewer (finance staff) may read; every write needs an admin.
 VIEWER_BLUEPRINTS = {"auth", "dashboard", "runs", "usage"}
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -98,7 +100,7 @@ def admin_only(view):
 
 def _guard():
     endpoint = request.endpoint
-    if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
+    if endpoint is None or endpoint in PUBLIC_ENDPOINTS or request.blueprint in TOKEN_BLUEPRINTS:
         return None  # unknown URLs fall through to 404
     if not current_user.is_authenticated:
         if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from billing_sync.errors import InvalidInput, NotFoundError
+from web.api.problems import from_http_exception
+
+API_PREFIX = "/api/v1"
 
 TITLES = {
     400: "Bad request",
@@ -20,6 +23,8 @@ TITLES = {
 
 
 def _http_error(exc: HTTPException):
+    if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
+        return from_http_exception(exc)  # unknown /api/v1 URLs and methods: problem details
     code = exc.code or 500
     return render_template(
         "error.html", code=code, title=TITLES.get(code, exc.name), message=exc.description
