@@ -19,7 +19,17 @@ log = logging.getLogger(__name__)
 
 
 def _blueprints():
-    from web import companies, connection, dashboard, products, runs, schedule, sync, usage
+    from web import (
+        companies,
+        connection,
+        dashboard,
+        products,
+        runs,
+        schedule,
+        sync,
+        tokens,
+        usage,
+    )
 
     return (
         dashboard.bp,
@@ -30,6 +40,7 @@ def _blueprints():
         sync.bp,
         runs.bp,
         usage.bp,
+        tokens.bp,
     )
 
 

@@ -39,7 +39,7 @@ PUBLIC_ENDPOINTS = {"auth.login", "static"}
 # /api/v1 checks Bearer tokens itself; a signed-in browser's cookie opens nothing there.
 TOKEN_BLUEPRINTS = {"api", "api_docs"}
 # What a viewer (finance staff) may read; every write needs an admin.
-VIEWER_BLUEPRINTS = {"auth", "dashboard", "runs", "usage"}
+VIEWER_BLUEPRINTS = {"auth", "dashboard", "runs", "usage", "tokens"}
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_NEXT = 1000  # a longer ?next= is dropped: a redirect never carries a 20 KB Location
 SIGNED_IN_AT = "signed_in_at"  # session key: POSIX seconds of the sign-in, by the app's clock

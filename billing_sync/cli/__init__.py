@@ -20,6 +20,7 @@ from billing_sync.cli.setup_cmds import (
     user,
 )
 from billing_sync.cli.sync_cmd import sync
+from billing_sync.cli.token_cmds import token
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,6 +43,7 @@ for command in (
     usage,
     companies,
     sync,
+    token,
     simulator,
     demo,
 ):
