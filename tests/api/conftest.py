@@ -15,7 +15,8 @@ from tests.web.conftest import NOW, connect, login
 
 __all__ = ["NOW", "ApiClient", "connect", "login"]
 # The web tests' world (partners acme and globex), app and simulator, shared as they are.
-world, app, sim_state, simulator = web.world, web.app, web.sim_state, web.simulator
+world, app, admin, viewer = web.world, web.app, web.admin, web.viewer
+sim_state, simulator = web.sim_state, web.simulator
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,10 @@ def init_app(app: Flask, app_state: AppState, csrf: CSRFProtect) -> ProblemApi:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "an API token"}
     )
-    app_state.limiter.limit(
-        app_state.settings.api_rate_limit, key_func=rate_key, scope="api", per_method=False
-    )(views.bp)
+    # One budget per token across every endpoint (a shared limit), in the app's limiter storage.
+    app_state.limiter.shared_limit(app_state.settings.api_rate_limit, "api", key_func=rate_key)(
+        views.bp
+    )
     api.register_blueprint(views.bp)
     app.register_blueprint(docs.bp)
     csrf.exempt(views.bp)
