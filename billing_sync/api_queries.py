@@ -47,6 +47,11 @@ def _partner(session: Session, partner_id: int) -> Partner:
     return partner
 
 
+def partner_timezone(session: Session, partner_id: int) -> str:
+    """The partner's IANA time zone (its billing periods are months there)."""
+    return _partner(session, partner_id).timezone
+
+
 def _named(session: Session, partner_id: int, counts: dict[CountKey, int]) -> list[CountRow]:
     if not counts:
         return []
@@ -177,7 +182,7 @@ def _stored(run: Run, items: list[ItemReport]) -> StoredRun:
 
 def stored_run(session: Session, partner_id: int, run_id: int) -> StoredRun:
     """One of the partner's runs with its items, or NotFoundError (also for another's run)."""
-    run = session.get(Run, run_id)
+    run = session.get(Run, run_id) if 0 < run_id < 2**63 else None
     if run is None or run.partner_id != partner_id:
         raise NotFoundError(f"no run {run_id}")
     return _stored(run, _items(session, partner_id, [run.id]).get(run.id, []))

@@ -169,7 +169,7 @@ def apply_roster(
         if email != wanted[user]
     ]
     if opened:
-        session.execute(insert(Seat), opened)
+        session.execute(insert(Seat).execution_options(render_nulls=True), opened)
     for changes in (closes, emails):
         if changes:
             session.execute(update(Seat), changes)

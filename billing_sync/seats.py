@@ -192,7 +192,9 @@ def upsert_seats(
                 }
             )
     if inserts:
-        session.execute(insert(Seat), inserts)
+        # render_nulls keeps one executemany: without it the ORM starts a new batch whenever
+        # the columns left None change from one row to the next (active_to, user_email).
+        session.execute(insert(Seat).execution_options(render_nulls=True), inserts)
     if updates:
         session.execute(update(Seat), updates)
     session.flush()

@@ -16,22 +16,24 @@ PERIOD = r"^(19[7-9]\d|[2-8]\d{3}|9[0-8]\d{2}|99[0-8]\d|999[0-8])-(0[1-9]|1[0-2]
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9998, 1, 1, tzinfo=UTC)
 
 
-def _storable(value: str) -> None:
-    # PostgreSQL refuses NUL in text and no database stores a lone surrogate.
-    if "\x00" in value:
-        raise ma.ValidationError("must be text without NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ma.ValidationError("must be valid Unicode text") from None
-
-
 class Text(fields.String):
     """A string a database can store (no NUL, no lone surrogate), within a length."""
 
     def __init__(self, low: int = 0, high: int = 255, **kwargs) -> None:
-        checks = [validate.Length(low, high), _storable]
-        super().__init__(validate=checks, **kwargs)
+        # One validator, not Length plus another: PUT /seats runs it 35,000 times a request.
+        self.low, self.high = low, high
+        super().__init__(validate=self._check, **kwargs)
+        self.metadata = {**self.metadata, "minLength": low, "maxLength": high}
+
+    def _check(self, value: str) -> None:
+        if not self.low <= len(value) <= self.high:
+            raise ma.ValidationError(f"Length must be between {self.low} and {self.high}.")
+        if "\x00" in value:  # PostgreSQL refuses NUL in text
+            raise ma.ValidationError("must be text without NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ma.ValidationError("must be valid Unicode text") from None
 
 
 class Instant(fields.AwareDateTime):
