@@ -134,7 +134,46 @@ def apply_roster(
         raise NotFoundError(f"no product {roster.product!r}")
     company_id, created = _company(session, partner_id, roster)
     _mark(session, partner_id, (company_id, product_id), roster, now)
-    held = defaultdict(list)  # user -> [(seat id, active_from, email)] held at as_of
+    held = _held(session, company_id, product_id, as_of)
+    plan = plan_roster(held, {user.user_id: user.user_email for user in roster.users}, as_of)
+    if plan.opened:
+        rows = [
+            {
+                "partner_id": partner_id,
+                "company_id": company_id,
+                "product_id": product_id,
+                "user_external_id": user,
+                "user_email": email,
+                "active_from": as_of,
+                "active_to": None,
+                "updated_at": now,
+            }
+            for user, email in plan.opened
+        ]
+        session.execute(insert(Seat).execution_options(render_nulls=True), rows)
+    closes = [{"id": id_, "active_to": as_of, "updated_at": now} for id_ in plan.closed]
+    emails = [{"id": id_, "user_email": e, "updated_at": now} for id_, e in plan.emails]
+    for changes in (closes, emails):
+        if changes:
+            session.execute(update(Seat), changes)
+    if plan.removed:
+        session.execute(delete(Seat).where(Seat.id.in_(plan.removed)))
+    session.flush()
+    return RosterResult(
+        opened=len(plan.opened),
+        closed=len(plan.closed) + len(plan.removed),
+        updated=plan.users_updated,
+        unchanged=plan.users_kept - plan.users_updated,
+        company_created=created,
+    )
+
+
+HeldSeat = tuple[int, datetime, str | None]  # seat id, active_from, email
+
+
+def _held(session: Session, company_id: int, product_id: int, as_of: datetime):
+    """user -> the seats of this company's product held at as_of (live rule)."""
+    held: dict[str, list[HeldSeat]] = defaultdict(list)
     query = select(Seat.id, Seat.user_external_id, Seat.active_from, Seat.user_email).where(
         Seat.company_id == company_id,
         Seat.product_id == product_id,
@@ -143,45 +182,39 @@ def apply_roster(
     )
     for seat_id, user, active_from, email in session.execute(query):
         held[user].append((seat_id, active_from, email))
-    wanted = {user.user_id: user.user_email for user in roster.users}
-    opened = [
-        {
-            "partner_id": partner_id,
-            "company_id": company_id,
-            "product_id": product_id,
-            "user_external_id": user,
-            "user_email": email,
-            "active_from": as_of,
-            "active_to": None,
-            "updated_at": now,
-        }
-        for user, email in wanted.items()
-        if user not in held
-    ]
+    return held
+
+
+@dataclass(frozen=True)
+class RosterPlan:
+    """What a snapshot changes: seats to open, close, remove, and e-mails to correct."""
+
+    opened: list[tuple[str, str | None]]  # (user, email)
+    closed: list[int]  # seat ids ending at as_of
+    removed: list[int]  # seat ids that began at as_of: closing would leave them empty
+    emails: list[tuple[int, str | None]]  # (seat id, new email)
+    users_kept: int
+    users_updated: int
+
+
+def plan_roster(
+    held: dict[str, list[HeldSeat]], wanted: dict[str, str | None], as_of: datetime
+) -> RosterPlan:
+    """Pure: the seats held at as_of and the users listed -> the changes."""
     gone = [seat for user, seats in held.items() if user not in wanted for seat in seats]
-    closes = [{"id": s[0], "active_to": as_of, "updated_at": now} for s in gone if s[1] < as_of]
-    empties = [s[0] for s in gone if s[1] == as_of]
     emails = [
-        {"id": seat_id, "user_email": wanted[user], "updated_at": now}
+        (seat_id, wanted[user])
         for user, seats in held.items()
         if user in wanted
         for seat_id, _, email in seats
         if email != wanted[user]
     ]
-    if opened:
-        session.execute(insert(Seat).execution_options(render_nulls=True), opened)
-    for changes in (closes, emails):
-        if changes:
-            session.execute(update(Seat), changes)
-    if empties:
-        session.execute(delete(Seat).where(Seat.id.in_(empties)))
-    session.flush()
-    kept = len(wanted) - len(opened)
-    changed = len(
-        {
-            user
-            for user, seats in held.items()
-            if user in wanted and any(email != wanted[user] for _, _, email in seats)
-        }
+    kept = [user for user in wanted if user in held]
+    return RosterPlan(
+        opened=[(user, email) for user, email in wanted.items() if user not in held],
+        closed=[seat_id for seat_id, start, _ in gone if start < as_of],
+        removed=[seat_id for seat_id, start, _ in gone if start == as_of],
+        emails=emails,
+        users_kept=len(kept),
+        users_updated=len({u for u in kept if any(e != wanted[u] for _, _, e in held[u])}),
     )
-    return RosterResult(len(opened), len(gone), changed, kept - changed, created)
