@@ -1,7 +1,7 @@
 """api tokens
 
 Revision ID: 53eb3a6cb399
-Revises: e462329c35d7
+Revises: fed00d9ac12e
 Create Date: 2026-12-03 10:28:53.023220
 """
 
@@ -12,7 +12,7 @@ import billing_sync.models
 
 
 revision = '53eb3a6cb399'
-down_revision = 'e462329c35d7'
+down_revision = 'fed00d9ac12e'
 branch_labels = None
 depends_on = None
 
