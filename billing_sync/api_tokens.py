@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from billing_sync import validation
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import ApiToken, Partner
 
@@ -54,9 +55,7 @@ def create_token(
     """A new token for the partner: its row and the token itself (not stored, not shown again)."""
     if scope not in SCOPES:
         raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}")
-    name = name.strip() or "API token"
-    if len(name) > 100:
-        raise InvalidInput("token name must be at most 100 characters")
+    name = validation.text(name, "token name", 100, required=False) or "API token"
     if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRY_DAYS:
         raise InvalidInput(f"expiry must be from 1 to {MAX_EXPIRY_DAYS} days")
     token = PREFIX + secrets.token_urlsafe(32)

@@ -6,7 +6,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from billing_sync import api_tokens
 from billing_sync.errors import InvalidInput
-from web.common import form_int, partner, partner_id, saving
+from billing_sync.validation import whole_number
+from web.common import partner, partner_id, saving
 from web.state import db, now
 
 bp = Blueprint("tokens", __name__, url_prefix="/tokens")
@@ -37,10 +38,12 @@ def index():
 def create():
     """Create a token and show it on this answer only (never stored, never flashed)."""
     raw_days = request.form.get("expires_days", "").strip()
-    days = form_int("expires_days")
     try:
-        if raw_days and days is None:
-            raise InvalidInput("expiry must be a whole number of days")
+        days = (
+            whole_number(raw_days, "expiry in days", high=api_tokens.MAX_EXPIRY_DAYS)
+            if raw_days
+            else None
+        )
         _row, token = api_tokens.create_token(
             db(),
             partner(),
@@ -58,7 +61,7 @@ def create():
     return _page(new_token=token, status=201)
 
 
-@bp.post("/<int:token_id>/revoke")
+@bp.post("/<id:token_id>/revoke")
 def revoke(token_id: int):
     """Revoke a token at once (another partner's id is not found)."""
     with saving() as outcome:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from billing_sync import api_tokens, partners
-from billing_sync.cli.common import now, session_factory, settings
+from billing_sync.cli.common import RecordId, now, session_factory, settings
 
 
 @click.group()
@@ -59,7 +59,7 @@ def token_list(partner_name: str) -> None:
 
 @token.command("revoke")
 @click.argument("partner_name", metavar="PARTNER")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=RecordId())
 def token_revoke(partner_name: str, token_id: int) -> None:
     """Revoke a token at once; requests with it get 401 from now on."""
     with session_factory(settings()).begin() as session:

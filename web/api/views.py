@@ -28,10 +28,11 @@ LOCATION = {"Location": {"description": "the run", "schema": {"type": "string"},
 
 
 def errors(*statuses: int):
-    """Document the problem responses an operation may answer."""
+    """Document the problem responses an operation may answer (400 for every one of them)."""
 
     def decorate(view):
-        for status in statuses:
+        # Any request may be refused as malformed (a control character in the URL: web.hardening).
+        for status in sorted({400, *statuses}):
             view = bp.alt_response(status, response=_name(status))(view)
         return view
 
