@@ -31,6 +31,7 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     message: str | None = None
     left_out: list[str] = field(default_factory=list)  # companies with seats no run pushes
+    recorded: bool = True  # False: another process had closed the run row before this outcome
 
     def to_json(self) -> dict:
         """The `sync --json` object (DESIGN §5), plus warnings and message."""

@@ -8,10 +8,10 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.connectwise.errors import ConnectWiseError, Interrupted
@@ -47,6 +47,8 @@ PAST_DEADLINE = (
     "stopped at the run deadline ({seconds:g} s, BILLING_SYNC_RUN_DEADLINE) before every company "
     "was processed; the next run completes it"
 )
+#: A run in one of these has not ended; every other status is its final word.
+OPEN_STATUSES = ("queued", "running")
 
 
 def system_clock() -> datetime:
@@ -65,6 +67,20 @@ class RunHandle:
     trigger: str
     dry_run: bool
     preview_run_id: int | None = None
+    queued: bool = False  # waits in a job queue; exactly one delivery may start it
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values, to travel in a job (see from_dict)."""
+        data = asdict(self)
+        data["now"] = self.now.isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunHandle:
+        """The handle to_dict() wrote."""
+        lease = Lease(**data["lease"]) if data.get("lease") else None
+        now = datetime.fromisoformat(data["now"])
+        return cls(**{**data, "lease": lease, "now": now})
 
 
 def _partner(session: Session, partner_id: int) -> Partner:
@@ -83,14 +99,21 @@ def begin_run(
     trigger: str = "manual",
     dry_run: bool = False,
     preview_run_id: int | None = None,
+    queued: bool = False,
+    hold_seconds: int | None = None,
 ) -> RunHandle:
-    """Take the lease (real runs) and write the Run row; RunInProgress if another run holds it."""
+    """Take the lease (real runs) and write the Run row; RunInProgress if another run holds it.
+
+    A queued run (its job waits for a worker) is written as "queued" and holds the lease for
+    `hold_seconds` (the longest a job may wait), so "already running" answers at once.
+    """
+    hold = hold_seconds or settings.lease_seconds
     lease = None
     with factory() as session:
         partner = _partner(session, partner_id)
         basis = partner.count_basis
         if not dry_run:
-            lease = acquire_lease(factory, partner_id, new_holder(), seconds=settings.lease_seconds)
+            lease = acquire_lease(factory, partner_id, new_holder(), seconds=hold)
             if lease is None:
                 held = current_lease(session, partner_id)
                 since = f" (started {held.acquired_at:%Y-%m-%d %H:%M} UTC)" if held else ""
@@ -102,7 +125,7 @@ def begin_run(
             partner_id=partner_id,
             trigger=trigger,
             dry_run=dry_run,
-            status="running",
+            status="queued" if queued else "running",
             basis=basis,
             started_at=now,
             heartbeat_at=now,
@@ -111,11 +134,9 @@ def begin_run(
         session.add(run)
         session.flush()
         run_id = run.id
-    if lease is not None and not renew_lease(
-        factory, lease, seconds=settings.lease_seconds, run_id=run_id
-    ):
+    if lease is not None and not renew_lease(factory, lease, seconds=hold, run_id=run_id):
         log.error("run %s lost its lease before it began", run_id)
-    return RunHandle(run_id, partner_id, lease, now, trigger, dry_run, preview_run_id)
+    return RunHandle(run_id, partner_id, lease, now, trigger, dry_run, preview_run_id, queued)
 
 
 def run_sync(
@@ -188,7 +209,7 @@ def _mark_abandoned(factory, handle: RunHandle, now: datetime) -> None:
             update(Run)
             .where(
                 Run.partner_id == handle.partner_id,
-                Run.status == "running",
+                Run.status.in_(OPEN_STATUSES),
                 Run.dry_run.is_(False) | stale_preview,
                 Run.id != handle.run_id,
             )
@@ -198,6 +219,28 @@ def _mark_abandoned(factory, handle: RunHandle, now: datetime) -> None:
                 message=f"the process running it stopped; run {handle.run_id} settled its writes",
             )
         )
+
+
+def _start_queued(factory, handle: RunHandle, now: datetime) -> bool:
+    """Move a queued run to running; False when another delivery of its job got there first."""
+    with factory.begin() as session:
+        return bool(
+            session.execute(
+                update(Run)
+                .where(Run.id == handle.run_id, Run.status == "queued")
+                .values(status="running", heartbeat_at=now)
+            ).rowcount
+        )
+
+
+def _not_started(factory, handle: RunHandle) -> RunReport:
+    """The report of a delivery that found its run started or ended already: it did nothing."""
+    with factory() as session:
+        status = session.scalar(select(Run.status).where(Run.id == handle.run_id)) or "missing"
+    log.warning("run %s is %s already; this delivery of its job did nothing", handle.run_id, status)
+    report = RunReport(handle.run_id, status, message=f"run {handle.run_id} was {status} already")
+    report.recorded = False
+    return report
 
 
 def _status(items: list[ItemReport], stopped: bool) -> str:
@@ -212,25 +255,38 @@ def _status(items: list[ItemReport], stopped: bool) -> str:
 def _finish(
     factory, handle: RunHandle, report: RunReport, now: datetime, context: RunContext | None = None
 ) -> RunReport:
+    """Record the outcome, unless another process already closed the run (it was reaped)."""
     counts = defaultdict(int)
     for item in report.items:
         counts[item.action] += 1
+    values = {
+        "status": report.status,
+        "finished_at": now,
+        "message": clip_optional(report.message),
+        "warnings": json.dumps(report.warnings) if report.warnings else None,
+        "left_out": json.dumps(report.left_out) if report.left_out else None,
+        "done_items": len(report.items),
+        "created": counts["create"],
+        "updated": counts["update"],
+        "unchanged": counts["unchanged"],
+        "skipped": counts["skipped"],
+        "errors": counts["error"],
+    }
+    if context is not None and context.period is not None:
+        values["period"] = context.period.first_day
     with factory.begin() as session:
-        run = session.get(Run, handle.run_id)
-        run.status = report.status
-        run.finished_at = now
-        run.message = clip_optional(report.message)
-        run.warnings = json.dumps(report.warnings) if report.warnings else None
-        run.left_out = json.dumps(report.left_out) if report.left_out else None
-        run.done_items = len(report.items)
-        run.created, run.updated = counts["create"], counts["update"]
-        run.unchanged, run.skipped, run.errors = (
-            counts["unchanged"],
-            counts["skipped"],
-            counts["error"],
+        recorded = session.execute(
+            update(Run)
+            .where(Run.id == handle.run_id, Run.status.in_(OPEN_STATUSES))
+            .values(**values)
+        ).rowcount
+    report.recorded = bool(recorded)
+    if not recorded:
+        log.warning(
+            "run %s ended %s after another process had closed it; the ledger keeps its items",
+            handle.run_id,
+            report.status,
         )
-        if context is not None and context.period is not None:
-            run.period = context.period.first_day
     return report
 
 
@@ -254,6 +310,8 @@ def execute_run(
 ) -> RunReport:
     """Do the run's work; never raises for ConnectWise trouble, always records an outcome."""
     deadline = time.monotonic() + settings.run_deadline_seconds
+    if handle.queued and not _start_queued(factory, handle, clock()):
+        return _not_started(factory, handle)
     report = RunReport(handle.run_id, "running")
     lost = threading.Event()
     heartbeat = None
