@@ -18,6 +18,8 @@ _API_RATE = re.compile(
 )
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _STORAGE_SCHEMES = {"memory", "redis", "rediss", "redis+unix"}
+_REDIS_SCHEMES = {"redis", "rediss", "unix"}
+LOG_FORMATS = ("text", "json")
 _USERINFO = re.compile(r"//[^/@]*@")
 
 
@@ -132,6 +134,31 @@ def _storage_url(env: Mapping[str, str], name: str, default: str) -> str:
     return default if raw is None else check_ratelimit_storage_url(raw)
 
 
+def _redis_url(env: Mapping[str, str], name: str) -> str | None:
+    raw = _raw(env, name)
+    if raw is None:
+        return None
+    scheme, separator, _ = raw.partition("://")
+    if not separator or scheme.lower() not in _REDIS_SCHEMES:
+        shown = _USERINFO.sub("//***@", raw)  # never echo a password
+        raise _bad(name, "a Redis URL such as redis://127.0.0.1:6379/0", shown)
+    return raw
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    if raw.lower() not in choices:
+        raise _bad(name, f"one of {', '.join(choices)}", raw)
+    return raw.lower()
+
+
+def _folder(env: Mapping[str, str], name: str) -> Path | None:
+    raw = _raw(env, name)
+    return None if raw is None else Path(raw).resolve()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable; see config/billing-sync.env.example for each variable."""
@@ -164,6 +191,14 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_from: str = "billing-sync@localhost"
     smtp_starttls: bool = False
+    # Fleet: unset redis_url = embedded (runs in threads of the web/scheduler process).
+    redis_url: str | None = field(default=None, repr=False)
+    job_timeout_seconds: int = 3600
+    job_queued_ttl_seconds: int = 1800
+    job_result_ttl_seconds: int = 86400
+    job_failure_ttl_seconds: int = 7 * 86400
+    metrics_dir: Path | None = None
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -209,6 +244,15 @@ class Settings:
             smtp_password=env.get("BILLING_SYNC_SMTP_PASSWORD") or None,
             smtp_from=env.get("BILLING_SYNC_SMTP_FROM", "billing-sync@localhost"),
             smtp_starttls=_flag(env, "BILLING_SYNC_SMTP_STARTTLS", False),
+            redis_url=_redis_url(env, "BILLING_SYNC_REDIS_URL"),
+            job_timeout_seconds=_whole(env, "BILLING_SYNC_JOB_TIMEOUT", 3600, 10, None),
+            job_queued_ttl_seconds=_whole(env, "BILLING_SYNC_JOB_QUEUED_TTL", 1800, 10, None),
+            job_result_ttl_seconds=_whole(env, "BILLING_SYNC_JOB_RESULT_TTL", 86400, 0, None),
+            job_failure_ttl_seconds=_whole(
+                env, "BILLING_SYNC_JOB_FAILURE_TTL", 7 * 86400, 60, None
+            ),
+            metrics_dir=_folder(env, "BILLING_SYNC_METRICS_DIR"),
+            log_format=_choice(env, "BILLING_SYNC_LOG_FORMAT", "text", LOG_FORMATS),
         )
 
     def require_secret(self) -> str:
