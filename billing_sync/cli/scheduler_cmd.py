@@ -12,8 +12,10 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
+from billing_sync import metrics
 from billing_sync.cli.common import CliError, echo, now, session_factory, settings
 from billing_sync.errors import BillingSyncError
+from billing_sync.logs import setup_logging
 from billing_sync.partners import BASES, get_partner, update_partner_settings
 from billing_sync.scheduler.due import FREQUENCIES, WEEKDAYS
 from billing_sync.scheduler.loop import run_scheduler
@@ -54,13 +56,15 @@ def run_until_signalled(config: Settings, **kwargs: Any) -> None:
 
 @click.command("scheduler")
 def scheduler() -> None:
-    """Run due syncs, month closes and credentials checks until stopped (SIGTERM-safe)."""
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Run due syncs, month closes and credentials checks until stopped (SIGTERM-safe).
+
+    With BILLING_SYNC_REDIS_URL set it only decides what is due and enqueues it for workers.
+    """
+    config = settings()
+    metrics.configure(config)
     # An unattended process should say what it ran, even without --verbose.
-    logging.getLogger("billing_sync.scheduler").setLevel(logging.INFO)
-    run_until_signalled(settings())
+    setup_logging(config, info_from=("billing_sync.scheduler",))
+    run_until_signalled(config)
 
 
 @click.group("schedule")

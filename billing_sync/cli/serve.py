@@ -6,8 +6,10 @@ import signal
 
 import click
 
+from billing_sync import metrics
 from billing_sync.cli.common import echo, settings
 from billing_sync.db import init_db, make_engine, make_session_factory
+from billing_sync.logs import setup_logging
 
 
 def _exit_on_sigterm(_signum, _frame) -> None:
@@ -40,6 +42,8 @@ def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
 
     config = settings()
     config.require_secret()
+    metrics.configure(config)
+    setup_logging(config, info_from=("billing_sync.scheduler",))
     engine = make_engine(config.database_url)
     init_db(engine)
     with_scheduler = config.scheduler_enabled and not no_scheduler
@@ -48,7 +52,9 @@ def serve(host: str, port: int, threads: int, no_scheduler: bool) -> None:
     )
     server = create_server(app, host=host, port=port, threads=threads)
     bound = f"http://{host}:{server.effective_port}"
-    echo(f"billing-sync web app on {bound} (scheduler {'on' if with_scheduler else 'off'})")
+    runs = "queued for workers" if config.redis_url else "in this process"
+    scheduler = "on" if with_scheduler else "off"
+    echo(f"billing-sync web app on {bound} (scheduler {scheduler}, runs {runs})")
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     state = app.extensions["billing_sync"]
     try:

@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 
+from billing_sync import metrics
 from billing_sync.connectwise import conditions as cond
 from billing_sync.connectwise.deadline import deadline
 from billing_sync.connectwise.errors import (
@@ -294,16 +295,25 @@ class ConnectWiseClient:
                 )
                 read_body(response, method, path, self._limits.max_body_bytes, call)
             except ConnectWiseError:
+                metrics.count_cw_request(method, "error", time.monotonic() - started)
                 raise
             except Exception as exc:
                 error = error_for_failure(method, path, exc, call, seconds)
                 if error is None:
                     raise
-                elapsed = (time.monotonic() - started) * 1000
-                log.debug("ConnectWise %s %s failed in %.0f ms: %s", method, path, elapsed, exc)
+                elapsed = time.monotonic() - started
+                metrics.count_cw_request(method, "error", elapsed)
+                log.debug(
+                    "ConnectWise %s %s failed in %.0f ms: %s", method, path, elapsed * 1000, exc
+                )
                 raise error from exc
-        elapsed = (time.monotonic() - started) * 1000
-        log.debug("ConnectWise %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed)
+        elapsed = time.monotonic() - started
+        metrics.count_cw_request(method, response.status_code, elapsed)
+        if response.status_code == 429:
+            metrics.count_rate_limited()  # the last answer; retried ones are counted by the Retry
+        log.debug(
+            "ConnectWise %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed * 1000
+        )
         return response
 
     def _seconds_left(self, method: str, path: str) -> float:

@@ -11,6 +11,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
+from billing_sync import metrics
 from billing_sync.connectwise.deadline import Call, DeadlineAdapter, current_call
 from billing_sync.connectwise.errors import (
     AuthenticationError,
@@ -55,7 +56,10 @@ class IdempotentRetry(Retry):
         if method is not None and not self._is_method_retryable(method):
             # Stock Retry repeats connect errors for every method, POST included; exhaust now.
             return super(IdempotentRetry, self.new(total=0)).increment(method, url, *args, **kwargs)
-        retry = super().increment(method, url, *args, **kwargs)
+        retry = super().increment(method, url, *args, **kwargs)  # raises when retries are spent
+        response = kwargs.get("response", args[0] if args else None)
+        if response is not None and response.status == 429:
+            metrics.count_rate_limited()  # a 429 that is retried; the client counts the last one
         call = current_call()
         if call is not None and call.remaining() <= retry.wait_before_next(kwargs.get("response")):
             # Waiting as asked would end past the deadline: give up now with the last answer.

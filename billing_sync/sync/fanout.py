@@ -8,6 +8,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextvars import copy_context
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -146,7 +147,9 @@ def fan_out(
                 log.exception("agreement %s failed unexpectedly", job.target.agreement_id)
                 return error_reports(job, f"internal error: {exc}", INTERNAL_ADVICE)
 
-        for future in as_completed([pool.submit(work, job) for job in jobs]):
+        # Each job runs in a copy of this context, so its log lines name the partner and run.
+        submitted = [pool.submit(copy_context().run, work, job) for job in jobs]
+        for future in as_completed(submitted):
             result = future.result()
             if result is None:
                 skipped += 1

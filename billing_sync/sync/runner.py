@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing_sync import metrics
 from billing_sync.connectwise.errors import ConnectWiseError, Interrupted
 from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.errors import NotFoundError, RunInProgress
@@ -25,6 +26,7 @@ from billing_sync.lease import (
     release_lease,
     renew_lease,
 )
+from billing_sync.logs import log_context
 from billing_sync.models import Partner, Run
 from billing_sync.partner_connection import client_for
 from billing_sync.settings import Settings
@@ -281,7 +283,9 @@ def _finish(
             .values(**values)
         ).rowcount
     report.recorded = bool(recorded)
-    if not recorded:
+    if recorded:
+        metrics.count_run("preview" if handle.dry_run else handle.trigger, report.status, counts)
+    else:
         log.warning(
             "run %s ended %s after another process had closed it; the ledger keeps its items",
             handle.run_id,
@@ -309,6 +313,11 @@ def execute_run(
     client: AgreementBilling | None = None,
 ) -> RunReport:
     """Do the run's work; never raises for ConnectWise trouble, always records an outcome."""
+    with log_context(partner_id=handle.partner_id, run_id=handle.run_id):
+        return _execute(factory, settings, handle, progress, stop, clock, client)
+
+
+def _execute(factory, settings, handle, progress, stop, clock, client) -> RunReport:
     deadline = time.monotonic() + settings.run_deadline_seconds
     if handle.queued and not _start_queued(factory, handle, clock()):
         return _not_started(factory, handle)
