@@ -23,6 +23,7 @@ from billing_sync.models import (
     Schedule,
 )
 from billing_sync.periods import Period, latest_closed_period
+from billing_sync.sync.runner import OPEN_STATUSES
 
 TABS = ("mapped", "unmatched", "excluded")
 ACTIONS = ("create", "update", "unchanged", "skipped", "error")
@@ -324,10 +325,12 @@ def dashboard(session: Session, partner_id: int) -> Dashboard:
     partner = session.get(Partner, partner_id)
     real = select(Run).where(Run.partner_id == partner_id, Run.dry_run.is_(False))
     last_run = session.scalar(
-        real.where(Run.status != "running").order_by(Run.started_at.desc(), Run.id.desc()).limit(1)
+        real.where(Run.status.not_in(OPEN_STATUSES))
+        .order_by(Run.started_at.desc(), Run.id.desc())
+        .limit(1)
     )
     running = session.scalar(
-        real.where(Run.status == "running").order_by(Run.started_at.desc()).limit(1)
+        real.where(Run.status.in_(OPEN_STATUSES)).order_by(Run.started_at.desc()).limit(1)
     )
     schedule = session.scalar(select(Schedule).where(Schedule.partner_id == partner_id))
     problems = []

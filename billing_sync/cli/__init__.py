@@ -52,13 +52,14 @@ for command in (
 
 def _register_optional() -> None:
     """Commands of the scheduler and web areas (their modules import nothing heavy at load)."""
-    from billing_sync.cli import scheduler_cmd, serve
+    from billing_sync.cli import scheduler_cmd, serve, worker_cmd
 
     for command in (
         scheduler_cmd.scheduler,
         scheduler_cmd.schedule,
         scheduler_cmd.alerts,
         serve.serve,
+        worker_cmd.worker,
     ):
         cli.add_command(command)
 

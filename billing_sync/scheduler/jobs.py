@@ -6,13 +6,15 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.errors import NotFoundError, RunInProgress
+from billing_sync.launch import AlreadyQueued, Queued, start_run
 from billing_sync.partner_connection import authenticate
+from billing_sync.queue.client import SCHEDULED, DuplicateJobError, QueueUnavailable, RunQueue
 from billing_sync.scheduler import slots
 from billing_sync.scheduler.alerts import Alert, deliver
 from billing_sync.scheduler.service import get_alerts
@@ -40,10 +42,20 @@ def check_credentials(factory: Factory, settings: Settings, partner_id: int, now
 
 @dataclass(frozen=True)
 class Jobs:
-    """The work the loop triggers; tests pass fakes."""
+    """The work the loop triggers; tests pass fakes.
+
+    With a queue (BILLING_SYNC_REDIS_URL set) the loop only enqueues: runs and checks are jobs
+    for `billing-sync worker` processes, under ids derived from partner and slot.
+    """
 
     run: RunFn = run_sync
     check: CheckFn = check_credentials
+    queue: RunQueue | None = None
+
+
+def job_id(kind: str, partner_id: int, slot_at: datetime) -> str:
+    """The id of one slot's job: the same partner and slot always give the same id."""
+    return f"{kind}-{partner_id}-{slot_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
 
 
 def alert(
@@ -91,7 +103,13 @@ def run(
     jobs: Jobs,
     stop: threading.Event,
 ) -> str:
-    """Run one sync; returns its status, "in_progress" when the lease is held, or "error"."""
+    """Run one sync; returns its status, "in_progress" when the lease is held, or "error".
+
+    With a queue the run is only begun and enqueued ("queued"); the worker that carries it out
+    alerts, and the month close learns its outcome from the run row (see outcome.py).
+    """
+    if jobs.queue is not None:
+        return enqueue(factory, settings, slot, trigger, now=now, queue=jobs.queue)
     try:
         report = jobs.run(factory, settings, slot.partner_id, now=now, trigger=trigger, stop=stop)
     except RunInProgress:
@@ -119,24 +137,87 @@ def run(
         )
         return "error"
     log.info("partner %s run %s (%s): %s", slot.partner, report.run_id, trigger, report.status)
-    if report.status in ALERT_STATUSES:
+    alert_outcome(
+        factory, settings, slot, trigger, report.run_id, report.status, report.message, now=now
+    )
+    return report.status
+
+
+def alert_outcome(
+    factory: Factory,
+    settings: Settings,
+    slot: slots.DueSchedule,
+    trigger: str,
+    run_id: int | None,
+    status: str,
+    message: str | None,
+    *,
+    now: datetime,
+) -> None:
+    """Alert when a scheduled run ended failed or partial (wherever it ran)."""
+    if status in ALERT_STATUSES:
         alert(
             factory,
             settings,
             slot,
-            f"run_{report.status}",
-            f"sync run {report.run_id} for {slot.partner} {report.status}",
-            report.message or f"The {trigger} run ended {report.status}; see the run ledger.",
+            f"run_{status}",
+            f"sync run {run_id} for {slot.partner} {status}",
+            message or f"The {trigger} run ended {status}; see the run ledger.",
             now=now,
-            run_id=report.run_id,
+            run_id=run_id,
         )
-    return report.status
+
+
+def enqueue(
+    factory: Factory, settings: Settings, slot: slots.DueSchedule, trigger: str, *, now, queue
+) -> str:
+    """Begin the slot's run and queue it for a worker: "queued", "in_progress" or "error"."""
+    slot_at = slot.next_month_close_at if trigger == "month_close" else slot.next_run_at
+    try:
+        started = start_run(
+            factory,
+            settings,
+            Queued(queue),
+            slot.partner_id,
+            now=now,
+            trigger=trigger,
+            job_id=job_id(trigger, slot.partner_id, slot_at or now),
+            queue=SCHEDULED,
+        )
+    except RunInProgress:
+        log.info(
+            "partner %s: %s run not queued, another run holds the lease", slot.partner, trigger
+        )
+        return "in_progress"
+    except AlreadyQueued as exc:
+        log.warning("partner %s: %s", slot.partner, exc)
+        return "queued"
+    except QueueUnavailable as exc:
+        log.error("partner %s: %s run not queued: %s", slot.partner, trigger, exc)
+        return "error"
+    log.info("partner %s: %s run %s queued", slot.partner, trigger, started.run_id)
+    return "queued"
 
 
 def check(
     factory: Factory, settings: Settings, slot: slots.DueSchedule, *, now: datetime, jobs: Jobs
 ) -> bool:
-    """Run the daily credentials check; alert when it fails. True when they work (or none)."""
+    """Run the daily credentials check; alert when it fails. True when they work (or none).
+
+    With a queue the check is a job (it talks to ConnectWise); True once it is queued.
+    """
+    if jobs.queue is not None:
+        slot_at = slot.next_credentials_check_at or now
+        try:
+            jobs.queue.enqueue_check(
+                slot.partner_id, job_id=job_id("check", slot.partner_id, slot_at)
+            )
+        except DuplicateJobError:
+            log.warning("partner %s: credentials check queued before", slot.partner)
+        except QueueUnavailable as exc:
+            log.error("partner %s: credentials check not queued: %s", slot.partner, exc)
+            return False
+        return True
     try:
         jobs.check(factory, settings, slot.partner_id, now)
     except NotFoundError:

@@ -11,8 +11,10 @@ import schedule
 from sqlalchemy.exc import IntegrityError
 
 from billing_sync.db import make_engine, make_session_factory
+from billing_sync.logs import log_context
+from billing_sync.queue.client import RunQueue
 from billing_sync.scheduler import jobs as job
-from billing_sync.scheduler import slots
+from billing_sync.scheduler import outcome, slots
 from billing_sync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,8 +81,18 @@ def serve(
 def tick(
     factory: job.Factory, settings: Settings, *, clock: Clock, jobs: job.Jobs, stop: threading.Event
 ) -> None:
-    """One pass: load due schedules and serve each; one partner's failure never stops the rest."""
+    """One pass: load due schedules and serve each; one partner's failure never stops the rest.
+
+    With a queue it first closes and follows up runs whose worker died, and claims nothing
+    while Redis is away (a claimed slot could not be queued).
+    """
     now = clock()
+    if jobs.queue is not None:
+        problem = jobs.queue.reachable()
+        if problem:
+            log.warning("scheduler tick skipped: %s", problem)
+            return
+        outcome.reap(factory, settings, jobs.queue, now)
     adopt_unscheduled(factory, settings, now)
     with factory() as session:
         due = slots.due_schedules(session, now)
@@ -88,7 +100,8 @@ def tick(
         if stop.is_set():
             return
         try:
-            serve(factory, settings, slot, clock=clock, jobs=jobs, stop=stop)
+            with log_context(partner_id=slot.partner_id):
+                serve(factory, settings, slot, clock=clock, jobs=jobs, stop=stop)
         except Exception:  # noqa: BLE001 - logged; the other partners still run
             log.exception(
                 "partner %s (id %s): scheduled work failed", slot.partner, slot.partner_id
@@ -115,11 +128,15 @@ def run_scheduler(
     if session_factory is None:
         engine = make_engine(settings.database_url)
         session_factory = make_session_factory(engine)
-    arguments = {"clock": clock, "jobs": jobs or job.Jobs(), "stop": stop}
+    if jobs is None:
+        queue = RunQueue.from_settings(settings) if settings.redis_url else None
+        jobs = job.Jobs(queue=queue)
+    arguments = {"clock": clock, "jobs": jobs, "stop": stop}
     every = settings.scheduler_tick_seconds
     scheduler = schedule.Scheduler()  # our own instance, never the module-level default
     scheduler.every(every).seconds.do(_safe_tick, session_factory, settings, **arguments)
-    log.info("scheduler started, tick every %ss", every)
+    mode = "enqueues runs for workers" if jobs.queue is not None else "runs syncs in-process"
+    log.info("scheduler started, tick every %ss; it %s", every, mode)
     try:
         _safe_tick(session_factory, settings, **arguments)  # catch up at once, not one tick later
         while not stop.is_set():

@@ -50,22 +50,33 @@ def due_schedules(session: Session, now: datetime) -> list[DueSchedule]:
         )
         .order_by(Schedule.partner_id)
     ).all()
-    return [
-        DueSchedule(
-            schedule_id=s.id,
-            partner_id=p.id,
-            partner=p.name,
-            timezone=p.timezone,
-            integration_enabled=p.integration_enabled,
-            frequency=s.frequency,
-            weekday=s.weekday,
-            at_time=s.at_time,
-            next_run_at=s.next_run_at,
-            next_month_close_at=s.next_month_close_at,
-            next_credentials_check_at=s.next_credentials_check_at,
-        )
-        for s, p in rows
-    ]
+    return [_due(s, p) for s, p in rows]
+
+
+def _due(s: Schedule, p: Partner) -> DueSchedule:
+    return DueSchedule(
+        schedule_id=s.id,
+        partner_id=p.id,
+        partner=p.name,
+        timezone=p.timezone,
+        integration_enabled=p.integration_enabled,
+        frequency=s.frequency,
+        weekday=s.weekday,
+        at_time=s.at_time,
+        next_run_at=s.next_run_at,
+        next_month_close_at=s.next_month_close_at,
+        next_credentials_check_at=s.next_credentials_check_at,
+    )
+
+
+def schedule_for(session: Session, partner_id: int) -> DueSchedule | None:
+    """The partner's schedule as the loop reads it, due or not (for work finished elsewhere)."""
+    row = session.execute(
+        select(Schedule, Partner)
+        .join(Partner, Partner.id == Schedule.partner_id)
+        .where(Schedule.partner_id == partner_id)
+    ).first()
+    return None if row is None else _due(*row)
 
 
 def _move(session: Session, slot: DueSchedule, column, old: datetime, **values) -> bool:
