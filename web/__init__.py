@@ -10,8 +10,9 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.db import make_engine, make_session_factory
+from billing_sync.queue.client import RunQueue
 from billing_sync.settings import Settings
-from web import api, auth, errors, filters, hardening, ratelimit
+from web import api, auth, errors, filters, hardening, ops, ratelimit
 from web.state import AppState
 from web.state import init_app as init_state
 
@@ -83,8 +84,12 @@ def create_app(
     hardening.init_app(app)  # the id converter before any route; the input check runs first
     auth.init_app(app)  # the sign-in guard runs before the CSRF check
     limiter = ratelimit.init_app(app, settings)
-    app_state = AppState(settings=settings, session_factory=session_factory, limiter=limiter)
+    queue = RunQueue.from_settings(settings) if settings.redis_url else None
+    app_state = AppState(
+        settings=settings, session_factory=session_factory, limiter=limiter, queue=queue
+    )
     init_state(app, app_state)
+    ops.init_app(app)
     csrf = CSRFProtect(app)
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)

@@ -35,7 +35,7 @@ from web.ratelimit import retry_after
 from web.state import db, now, state
 
 bp = Blueprint("auth", __name__)
-PUBLIC_ENDPOINTS = {"auth.login", "static"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.readyz", "ops.metrics"}
 # /api/v1 checks Bearer tokens itself; a signed-in browser's cookie opens nothing there.
 TOKEN_BLUEPRINTS = {"api", "api_docs"}
 # What a viewer (finance staff) may read; every write needs an admin.

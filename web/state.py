@@ -13,6 +13,8 @@ from flask import Flask, current_app, g
 from flask_limiter import Limiter
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing_sync.launch import InProcess, Launcher, Queued
+from billing_sync.queue.client import RunQueue
 from billing_sync.settings import Settings
 from web.background import RunThreads
 
@@ -61,6 +63,7 @@ class AppState:
     cw_slots: PartnerSlots = field(default_factory=lambda: PartnerSlots(CW_CALLS_PER_PARTNER))
     clock: Callable[[], datetime] = utcnow
     stop_scheduler: Callable[[], None] | None = None
+    queue: RunQueue | None = None  # set: runs are jobs for workers; this process only enqueues
 
 
 def state() -> AppState:
@@ -71,6 +74,19 @@ def state() -> AppState:
 def now() -> datetime:
     """The current instant as the app's clock tells it."""
     return state().clock()
+
+
+def launcher() -> Launcher:
+    """Where a run started by a page goes: the job queue, or a thread of this process."""
+    app_state = state()
+    if app_state.queue is not None:
+        return Queued(app_state.queue)
+    return InProcess(
+        app_state.runs.start,
+        app_state.session_factory,
+        app_state.settings,
+        clock=lambda: app_state.clock(),
+    )
 
 
 def db() -> Session:

@@ -8,9 +8,10 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 
 from billing_sync import page_queries
 from billing_sync.errors import RunInProgress
-from billing_sync.sync import begin_run, execute_run, run_sync
+from billing_sync.launch import start_run
+from billing_sync.queue.client import QueueUnavailable
 from web.common import id_arg, page_arg, partner, partner_id
-from web.state import db, now, state
+from web.state import db, launcher, now, state
 
 bp = Blueprint("sync", __name__, url_prefix="/sync")
 
@@ -23,18 +24,26 @@ def index():
 
 @bp.post("/preview")
 def preview():
-    """Compute what a run would change, write nothing to ConnectWise, and show it."""
+    """Compute what a run would change, write nothing to ConnectWise, and show it.
+
+    Embedded, the preview is computed in this request; with workers it is a job and the page
+    shows it queued, then running, then the table.
+    """
     app_state = state()
-    report = run_sync(
-        app_state.session_factory,
-        app_state.settings,
-        partner_id(),
-        now=now(),
-        trigger="manual",
-        dry_run=True,
-        clock=app_state.clock,
-    )
-    return redirect(url_for(".show_preview", run_id=report.run_id))
+    try:
+        started = start_run(
+            app_state.session_factory,
+            app_state.settings,
+            launcher(),
+            partner_id(),
+            now=now(),
+            trigger="manual",
+            dry_run=True,
+        )
+    except QueueUnavailable as exc:
+        flash(f"The preview could not be started: {exc}", "error")
+        return redirect(url_for(".index"))
+    return redirect(url_for(".show_preview", run_id=started.run_id))
 
 
 @bp.get("/preview/<id:run_id>")
@@ -57,9 +66,10 @@ def show_preview(run_id: int):
 def _start(trigger: str, preview_run_id: int | None = None):
     app_state = state()
     try:
-        handle = begin_run(
+        started = start_run(
             app_state.session_factory,
             app_state.settings,
+            launcher(),
             partner_id(),
             now=now(),
             trigger=trigger,
@@ -68,14 +78,11 @@ def _start(trigger: str, preview_run_id: int | None = None):
     except RunInProgress as exc:
         flash(f"A sync is already running; nothing new was started. ({exc})", "error")
         return redirect(url_for("runs.index"))
-    app_state.runs.start(
-        handle.run_id,
-        lambda: execute_run(
-            app_state.session_factory, app_state.settings, handle, clock=app_state.clock
-        ),
-    )
-    flash("Sync started.", "success")
-    return redirect(url_for("runs.detail", run_id=handle.run_id))
+    except QueueUnavailable as exc:
+        flash(f"The sync could not be started: {exc}", "error")
+        return redirect(url_for("runs.index"))
+    flash("Sync queued." if started.status == "queued" else "Sync started.", "success")
+    return redirect(url_for("runs.detail", run_id=started.run_id))
 
 
 @bp.post("/apply")

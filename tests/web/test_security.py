@@ -12,7 +12,11 @@ from billing_sync.models import CompanyMapping, Connection
 from tests.web.conftest import PASSWORD, connect, login
 from web import create_app
 
-PUBLIC = {"auth.login", "static", "api_docs.openapi_json", "api_docs.reference"}
+PUBLIC = {"auth.login", "static", "api_docs.openapi_json", "api_docs.reference"} | {
+    "ops.healthz",
+    "ops.readyz",
+    "ops.metrics",
+}  # probes
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 PRIVATE_KEY = "PrivKey-Do-Not-Leak-7f3e"
 

@@ -1,17 +1,33 @@
-// Polls a running run's status and reloads the page when it finishes.
+// Follows a queued or running run (queued -> running -> done) and reloads the page when it ends.
 (function () {
   "use strict";
   var box = document.getElementById("run-status");
-  if (!box || box.dataset.status !== "running") { return; }
+  var open = { queued: true, running: true };
+  if (!box || !open[box.dataset.status]) { return; }
+  var state = document.getElementById("run-state");
   var bar = document.getElementById("run-progress");
   var text = document.getElementById("run-progress-text");
+  function show(run) {
+    if (state) {
+      state.innerHTML = "";
+      var badge = document.createElement("span");
+      badge.className = "badge " + run.status;
+      badge.textContent = run.status;
+      state.appendChild(badge);
+    }
+    if (run.status === "queued") {
+      if (text) { text.textContent = "Waiting for a worker to start it."; }
+      return;
+    }
+    if (bar) { bar.max = run.total_items || 1; bar.value = run.done_items; }
+    if (text) { text.textContent = run.done_items + " of " + run.total_items + " items"; }
+  }
   function poll() {
     fetch(box.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (response) { return response.json(); })
       .then(function (run) {
-        if (run.status !== "running") { window.location.reload(); return; }
-        if (bar) { bar.max = run.total_items || 1; bar.value = run.done_items; }
-        if (text) { text.textContent = run.done_items + " of " + run.total_items + " items"; }
+        if (!open[run.status]) { window.location.reload(); return; }
+        show(run);
         window.setTimeout(poll, 700);
       })
       .catch(function () { window.setTimeout(poll, 2000); });
