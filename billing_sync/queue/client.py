@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from rq.exceptions import DuplicateJobError
-from rq.job import JobStatus
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from rq.worker import Worker
 
@@ -103,9 +103,16 @@ class RunQueue:
         log.info("queued %s as job %s on %s", description, job.id, queue)
         return job.id
 
+    def job(self, job_id: str) -> Job | None:
+        """The job with this id on any of our queues, or None when Redis no longer has it."""
+        try:
+            return Job.fetch(job_id, connection=self.connection, serializer=JSONSerializer)
+        except NoSuchJobError:
+            return None
+
     def job_status(self, job_id: str) -> str | None:
         """The job's RQ status, or None when Redis no longer has it."""
-        job = self.queue(INTERACTIVE).fetch_job(job_id)
+        job = self.job(job_id)
         return None if job is None else str(job.get_status(refresh=False))
 
     def job_ended(self, job_id: str) -> bool | None:
