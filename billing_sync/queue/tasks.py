@@ -42,7 +42,7 @@ class WorkerContext:
         return cls(settings, make_session_factory(make_engine(settings.database_url)))
 
 
-def bind(context: WorkerContext) -> None:
+def bind(context: WorkerContext | None) -> None:
     """Use this context for the jobs of this process (`billing-sync worker` calls it)."""
     global _context
     with _context_lock:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
 
+from billing_sync.logs import log_context
 from billing_sync.queue import tasks
 from billing_sync.queue.client import QUEUES, RunQueue
 from billing_sync.settings import Settings
@@ -26,6 +27,11 @@ class BillingWorker(SimpleWorker):
     exits (the scheduler re-queues an unfinished month close). A SIGKILL loses nothing either:
     the run's lease runs out and the scheduler closes and follows it up.
     """
+
+    def perform_job(self, job, queue) -> bool:
+        # RQ's own lines about the job (started, done, failed) carry its id too.
+        with log_context(job_id=job.id):
+            return super().perform_job(job, queue)
 
     def handle_warm_shutdown_request(self) -> None:
         super().handle_warm_shutdown_request()

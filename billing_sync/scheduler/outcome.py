@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from billing_sync import metrics
 from billing_sync.lease import database_now
+from billing_sync.logs import log_context
 from billing_sync.models import Run, RunLease
 from billing_sync.queue.client import RunQueue
 from billing_sync.scheduler import jobs as job
@@ -83,6 +84,7 @@ def reap(factory: job.Factory, settings: Settings, queue: RunQueue, now: datetim
         rows = session.execute(
             select(
                 Run.id,
+                Run.partner_id,
                 Run.dry_run,
                 Run.status,
                 Run.trigger,
@@ -105,8 +107,9 @@ def reap(factory: job.Factory, settings: Settings, queue: RunQueue, now: datetim
                 .values(status="interrupted", finished_at=now, message=reason)
             ).rowcount
         if closed:  # this process closed it, so this process follows it up
-            log.warning("run %s was %s: %s", row.id, row.status, reason)
-            metrics.count_run(row.trigger, "interrupted", {})
-            reaped.append(row.id)
-            after_run(factory, settings, row.id, now=now)
+            with log_context(partner_id=row.partner_id, run_id=row.id):
+                log.warning("run %s was %s: %s", row.id, row.status, reason)
+                metrics.count_run(row.trigger, "interrupted", {})
+                reaped.append(row.id)
+                after_run(factory, settings, row.id, now=now)
     return reaped
