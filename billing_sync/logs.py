@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+from typing import TextIO
 
 from billing_sync.settings import Settings
 
@@ -58,14 +59,18 @@ def _formatter(log_format: str) -> logging.Formatter:
 
 
 def setup_logging(
-    settings: Settings, level: int = logging.WARNING, *, info_from: tuple[str, ...] = ()
+    settings: Settings,
+    level: int = logging.WARNING,
+    *,
+    info_from: tuple[str, ...] = (),
+    stream: TextIO | None = None,
 ) -> None:
-    """Send the process's log lines to stderr in settings.log_format (called at process start).
+    """Send the process's log lines to stderr (or `stream`) in settings.log_format, at start.
 
     `info_from` names loggers that say what they do even at the WARNING default (an unattended
     process should tell what it ran).
     """
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(stream)
     handler.addFilter(ContextFilter())
     handler.setFormatter(_formatter(settings.log_format))
     root = logging.getLogger()

@@ -92,6 +92,8 @@ def test_two_schedulers_and_three_workers_run_each_slot_exactly_once(
         if line.startswith("{") and json.loads(line).get("job_id")
     }
     assert set(run_jobs) <= workers_used  # workers ran them (and logged JSON naming the job)
+    for line in processes.log("s0").splitlines():  # the scheduler logs JSON objects too
+        assert {"partner_id", "run_id", "job_id", "message"} <= set(json.loads(line)), line
 
 
 def test_a_worker_killed_mid_month_close_loses_nothing_and_the_close_completes(
@@ -157,3 +159,35 @@ def test_a_worker_killed_mid_month_close_loses_nothing_and_the_close_completes(
         )
     assert close_at > datetime.now(UTC)  # the close is done: next month's is what remains
     assert "Traceback" not in processes.log("w2"), processes.log("w2")
+
+
+def test_sigterm_stops_the_run_in_hand_and_the_month_close_comes_back(
+    session_factory, fleet_settings, run_queue, processes
+):
+    state = sim_state()
+    with Simulator(state) as sim:
+        now = datetime.now(UTC)
+        pid = add_partner(session_factory, fleet_settings, "msp", site=sim.site, now=now)
+        map_companies(session_factory, state, pid, 20, users=USERS, now=now)
+        with session_factory.begin() as session:
+            session.get(Partner, pid).sync_concurrency = 1
+        make_due(session_factory, pid, month_close=True)
+        state.faults.latency_seconds = 0.1
+        processes.start("s", "scheduler")
+        processes.worker("w1")
+        wait_for(lambda: len(state.records("additions")) >= 2, what="the first creates")
+
+        code = processes.stop("w1", signal.SIGTERM)
+        first = runs(session_factory)[0]
+        state.faults.latency_seconds = 0
+        processes.worker("w2")
+        wait_for(
+            lambda: (
+                runs(session_factory)[-1].status == "succeeded" and len(runs(session_factory)) > 1
+            ),
+            what="the close to come back and succeed",
+        )
+
+    assert code == 0, processes.log("w1")
+    assert first.status == "interrupted" and "stopped before" in first.message
+    assert [r.trigger for r in runs(session_factory)] == ["month_close", "month_close"]
