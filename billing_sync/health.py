@@ -15,8 +15,8 @@ from billing_sync.models import Partner, Run, RunItem, Schedule
 from billing_sync.periods import Period
 from billing_sync.queue.client import RunQueue
 from billing_sync.scheduler import due
+from billing_sync.sync.handle import OPEN_STATUSES
 from billing_sync.sync.ledger import OPEN
-from billing_sync.sync.runner import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
 #: A month close is done once a month-close run since the boundary ended one of these.

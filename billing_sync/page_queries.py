@@ -23,7 +23,7 @@ from billing_sync.models import (
     Schedule,
 )
 from billing_sync.periods import Period, latest_closed_period
-from billing_sync.sync.runner import OPEN_STATUSES
+from billing_sync.sync.handle import OPEN_STATUSES
 
 TABS = ("mapped", "unmatched", "excluded")
 ACTIONS = ("create", "update", "unchanged", "skipped", "error")

@@ -16,7 +16,7 @@ from rq.worker import Worker
 
 from billing_sync.errors import BillingSyncError
 from billing_sync.settings import Settings
-from billing_sync.sync.runner import RunHandle
+from billing_sync.sync.handle import RunHandle
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from billing_sync.queue.client import RunQueue
 from billing_sync.scheduler import jobs as job
 from billing_sync.scheduler import slots
 from billing_sync.settings import Settings
-from billing_sync.sync.runner import OPEN_STATUSES
+from billing_sync.sync.handle import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
 FAILED_CLOSE_RETRY = timedelta(minutes=15)

@@ -8,7 +8,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -19,7 +18,6 @@ from billing_sync.connectwise.errors import ConnectWiseError, Interrupted
 from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.errors import NotFoundError, RunInProgress
 from billing_sync.lease import (
-    Lease,
     acquire_lease,
     current_lease,
     new_holder,
@@ -32,6 +30,7 @@ from billing_sync.partner_connection import client_for
 from billing_sync.settings import Settings
 from billing_sync.sync.fanout import FanOut, fan_out
 from billing_sync.sync.gather import RunContext, gather, previewed_changes
+from billing_sync.sync.handle import OPEN_STATUSES, RunHandle
 from billing_sync.sync.ledger import Ledger
 from billing_sync.sync.report import ItemReport, RunReport
 from billing_sync.sync.writes import WriteTiming
@@ -49,40 +48,11 @@ PAST_DEADLINE = (
     "stopped at the run deadline ({seconds:g} s, BILLING_SYNC_RUN_DEADLINE) before every company "
     "was processed; the next run completes it"
 )
-#: A run in one of these has not ended; every other status is its final word.
-OPEN_STATUSES = ("queued", "running")
 
 
 def system_clock() -> datetime:
     """Wall-clock time in UTC (the shell's only source of 'now')."""
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class RunHandle:
-    """A started run: its row exists and, unless a dry run, its lease is held."""
-
-    run_id: int
-    partner_id: int
-    lease: Lease | None  # None for a preview, which writes nothing
-    now: datetime
-    trigger: str
-    dry_run: bool
-    preview_run_id: int | None = None
-    queued: bool = False  # waits in a job queue; exactly one delivery may start it
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able values, to travel in a job (see from_dict)."""
-        data = asdict(self)
-        data["now"] = self.now.isoformat()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> RunHandle:
-        """The handle to_dict() wrote."""
-        lease = Lease(**data["lease"]) if data.get("lease") else None
-        now = datetime.fromisoformat(data["now"])
-        return cls(**{**data, "lease": lease, "now": now})
 
 
 def _partner(session: Session, partner_id: int) -> Partner:
