@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -10,23 +9,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.errors import Conflict, InvalidInput, NotFoundError
+from billing_sync.launch import Launcher, start_run
 from billing_sync.models import IdempotencyKey, Partner
 from billing_sync.settings import Settings
-from billing_sync.sync import RunHandle, begin_run
 
 MAX_KEY_LENGTH = 255
 DISABLED = (
     "the ConnectWise integration is disabled for this partner: a run would write nothing "
     "(enable it to sync; a dry run still works)"
 )
-
-
-@dataclass(frozen=True)
-class StartedRun:
-    """The run a request stands for; `handle` is None when it repeats an earlier request."""
-
-    run_id: int
-    handle: RunHandle | None
 
 
 def _claim(
@@ -64,17 +55,18 @@ def _forget(factory: sessionmaker[Session], partner_id: int, key: str) -> None:
         )
 
 
-def start_run(
+def start_requested_run(
     factory: sessionmaker[Session],
     settings: Settings,
+    launcher: Launcher,
     partner_id: int,
     *,
     now: datetime,
     dry_run: bool,
     key: str | None = None,
     trigger: str = "api",
-) -> StartedRun:
-    """Begin a run (the caller executes the handle), or find the one this key already started.
+) -> int:
+    """Start a run through `launch.start_run`, or find the one this key already started.
 
     Conflict when the integration is disabled (real runs) and RunInProgress while another
     run holds the lease, both before anything is recorded; a refused request frees its key.
@@ -82,7 +74,7 @@ def start_run(
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
         raise InvalidInput(f"an Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
     if key is not None and (earlier := _claim(factory, partner_id, key, dry_run, now)):
-        return StartedRun(earlier, None)
+        return earlier
     try:
         with factory() as session:
             partner = session.get(Partner, partner_id)
@@ -90,7 +82,9 @@ def start_run(
                 raise NotFoundError(f"no partner with id {partner_id}")
             if not dry_run and not partner.integration_enabled:
                 raise Conflict(DISABLED)
-        handle = begin_run(factory, settings, partner_id, now=now, trigger=trigger, dry_run=dry_run)
+        started = start_run(
+            factory, settings, launcher, partner_id, now=now, trigger=trigger, dry_run=dry_run
+        )
     except Exception:
         if key is not None:
             _forget(factory, partner_id, key)
@@ -100,6 +94,6 @@ def start_run(
             session.execute(
                 update(IdempotencyKey)
                 .where(IdempotencyKey.partner_id == partner_id, IdempotencyKey.key == key)
-                .values(run_id=handle.run_id)
+                .values(run_id=started.run_id)
             )
-    return StartedRun(handle.run_id, handle)
+    return started.run_id

@@ -12,15 +12,15 @@ from werkzeug.exceptions import HTTPException
 from billing_sync import api_queries
 from billing_sync.errors import Conflict, InvalidInput, NotFoundError, RunInProgress
 from billing_sync.periods import Period, latest_closed_period
+from billing_sync.queue.client import QueueUnavailable
 from billing_sync.rosters import apply_roster
-from billing_sync.run_requests import start_run
+from billing_sync.run_requests import start_requested_run
 from billing_sync.seats import RowsRejected, upsert_seats
-from billing_sync.sync import execute_run
 from web.api import schemas
 from web.api.problems import from_http_exception, pointer, problem
 from web.api.security import authenticate, identity
 from web.ratelimit import retry_after
-from web.state import db, now, state
+from web.state import db, launcher, now, state
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1", description="billing-sync REST API")
 bp.before_request(authenticate)
@@ -80,6 +80,12 @@ def _invalid(exc: InvalidInput):
 @bp.errorhandler(RunInProgress)
 def _conflict(exc: Exception):
     return problem(409, str(exc))
+
+
+@bp.errorhandler(QueueUnavailable)
+def _queue_down(exc: QueueUnavailable):
+    # The run was recorded as failed with this reason; a retry may find the queue back.
+    return problem(503, f"the run could not be queued: {exc}", headers={"Retry-After": "30"})
 
 
 @bp.route("/seats", methods=["PUT"], tags=["seats"])
@@ -225,7 +231,7 @@ def _run(stored: api_queries.StoredRun) -> dict:
 @bp.arguments(schemas.IdempotencyHeaderSchema, location="headers", arg_name="headers")
 @bp.arguments(schemas.SyncRequestSchema, arg_name="body")
 @bp.response(202, schemas.RunSchema, headers=LOCATION)
-@errors(400, 401, 403, 409, 413, 429)
+@errors(400, 401, 403, 409, 413, 429, 503)
 def start_sync(headers: dict, body: dict):
     """Start a run (or a dry run) in the background
 
@@ -234,23 +240,17 @@ def start_sync(headers: dict, body: dict):
     is in progress, and for a real run while the ConnectWise integration is disabled.
     """
     app_state = state()
-    started = start_run(
+    run_id = start_requested_run(
         app_state.session_factory,
         app_state.settings,
+        launcher(),
         _partner(),
         now=now(),
         dry_run=body["dry_run"],
         key=headers.get("idempotency_key"),
     )
-    if (handle := started.handle) is not None:
-        app_state.runs.start(
-            handle.run_id,
-            lambda: execute_run(
-                app_state.session_factory, app_state.settings, handle, clock=app_state.clock
-            ),
-        )
-    stored = api_queries.stored_run(db(), _partner(), started.run_id)
-    return _run(stored), 202, {"Location": url_for(".run", run_id=started.run_id)}
+    stored = api_queries.stored_run(db(), _partner(), run_id)
+    return _run(stored), 202, {"Location": url_for(".run", run_id=run_id)}
 
 
 @bp.route("/runs", methods=["GET"], tags=["runs"])
