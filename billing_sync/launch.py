@@ -33,7 +33,7 @@ class AlreadyQueued(BillingSyncError):
 
 @dataclass(frozen=True)
 class StartedRun:
-    """A run handed over: "queued" for a worker, "running" on a thread, or a preview's end."""
+    """A run handed over: "queued" for a worker, or its status once on a thread of this process."""
 
     run_id: int
     status: str
@@ -47,11 +47,11 @@ class Launcher(Protocol):
     hold_seconds: int | None
 
     def launch(self, handle: RunHandle, *, job_id: str | None, queue: str | None) -> str | None:
-        """Hand the run over (or, for an in-process preview, do it)."""
+        """Hand the run over."""
 
 
 class InProcess:
-    """Embedded: a real run on a background thread, a preview in the caller (as before)."""
+    """Embedded: every run, previews included, on a background thread of this process."""
 
     queued = False
     hold_seconds = None
@@ -71,13 +71,11 @@ class InProcess:
         )
 
     def launch(self, handle: RunHandle, *, job_id: str | None, queue: str | None) -> None:
-        def work():
-            return execute_run(self.factory, self.settings, handle, clock=self.clock)
-
-        if handle.dry_run:
-            work()
-        else:
-            self.start_thread(handle.run_id, work)
+        # A preview of a large partner takes many seconds of ConnectWise reads: no page waits.
+        self.start_thread(
+            handle.run_id,
+            lambda: execute_run(self.factory, self.settings, handle, clock=self.clock),
+        )
 
 
 class Queued:

@@ -6,7 +6,7 @@ import json
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
-from billing_sync import page_queries
+from billing_sync import page_queries, previews
 from billing_sync.errors import RunInProgress
 from billing_sync.launch import start_run
 from billing_sync.queue.client import QueueUnavailable
@@ -14,6 +14,10 @@ from web.common import id_arg, page_arg, partner, partner_id
 from web.state import db, launcher, now, state
 
 bp = Blueprint("sync", __name__, url_prefix="/sync")
+INTEGRATION_OFF = (
+    "The ConnectWise integration is off, so no sync was started and nothing was written. "
+    "Turn it on on the Connection page to sync; Preview works while it is off."
+)
 
 
 @bp.get("/")
@@ -60,11 +64,17 @@ def show_preview(run_id: int):
         partner=partner(),
         counts=page_queries.action_counts(db(), partner_id(), run.id),
         warnings=json.loads(run.warnings) if run.warnings else [],
+        left_out=previews.left_out(run),
+        since=previews.since_preview(db(), partner_id(), run),
     )
 
 
 def _start(trigger: str, preview_run_id: int | None = None):
     app_state = state()
+    if not partner().integration_enabled:
+        # Said here, not by a run refused a moment later behind a green "Sync started".
+        flash(INTEGRATION_OFF, "error")
+        return redirect(url_for(".index"))
     try:
         started = start_run(
             app_state.session_factory,

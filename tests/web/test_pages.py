@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import time
+from datetime import UTC, datetime
 
-from billing_sync.models import Company, CompanyMapping, Connection, Product, ProductMapping, Run
+from sqlalchemy import func, select
+
+from billing_sync.models import (
+    Company,
+    CompanyMapping,
+    Connection,
+    Partner,
+    Product,
+    ProductMapping,
+    Run,
+    Seat,
+)
 from tests.web.conftest import connect
 
 
@@ -239,6 +251,7 @@ def test_preview_then_apply_writes_the_previewed_quantity(app, admin, world, sim
     agreement_id = _ready_to_sync(admin, world, simulator, sim_state)
     preview = admin.post("/sync/preview")
     assert preview.status_code == 302 and "/sync/preview/" in preview.headers["Location"]
+    app.extensions["billing_sync"].runs.join(timeout=30)  # previews run in the background
     page = _text(admin.get(preview.headers["Location"]))
     assert "Nothing was written to ConnectWise" in page and "1 to create" in page
     assert "Acme Managed Services" in page and "— → 1" in page
@@ -256,6 +269,7 @@ def test_apply_marks_an_item_re_planned_when_connectwise_moved_since_the_preview
 ):
     agreement_id = _ready_to_sync(admin, world, simulator, sim_state)
     preview = admin.post("/sync/preview").headers["Location"]
+    app.extensions["billing_sync"].runs.join(timeout=30)
     preview_id = int(preview.rstrip("/").rsplit("/", 1)[1])
     item = next(r for r in sim_state.records("catalog") if r["identifier"] == "PB-BUS")
     sim_state.add_addition(agreement_id, item["id"], quantity=4)  # a hand edit after the preview
@@ -266,6 +280,74 @@ def test_apply_marks_an_item_re_planned_when_connectwise_moved_since_the_preview
 
     assert "re-planned: changed since the preview" in detail
     assert [a["quantity"] for a in sim_state.additions(agreement_id)] == [1]  # updated, not added
+
+
+def test_a_preview_answers_at_once_while_connectwise_is_slow(
+    app, admin, world, simulator, sim_state
+):
+    _ready_to_sync(admin, world, simulator, sim_state)
+    sim_state.faults.latency_seconds = 1.0  # every ConnectWise answer takes a second
+    try:
+        started = time.monotonic()
+        location = admin.post("/sync/preview").headers["Location"]
+        page = _text(admin.get(location))
+        waited = time.monotonic() - started
+    finally:
+        sim_state.faults.latency_seconds = 0
+    assert waited < 1.0, f"the preview request waited {waited:.1f} s on ConnectWise"
+    assert "Preview running" in page
+    app.extensions["billing_sync"].runs.join(timeout=30)
+    assert "Nothing was written to ConnectWise" in _text(admin.get(location))
+
+
+def test_sync_now_with_the_integration_off_says_so_and_starts_nothing(
+    app, admin, world, simulator, sim_state, session_factory
+):
+    _ready_to_sync(admin, world, simulator, sim_state)
+    with session_factory.begin() as session:
+        session.get(Partner, world.partner_id).integration_enabled = False
+    for path in ("/sync/now", "/sync/apply"):
+        response = admin.post(path, follow_redirects=True)
+        page = _text(response)
+        assert "integration is off, so no sync was started" in page, path
+        assert "Sync started" not in page and "Sync queued" not in page
+    with session_factory() as session:
+        ours = select(func.count(Run.id)).where(Run.partner_id == world.partner_id)
+        before = session.scalar(ours)
+    admin.post("/sync/now")
+    with session_factory() as session:
+        assert session.scalar(ours) == before
+
+
+def test_a_preview_names_the_companies_it_leaves_out_and_what_changed_since(
+    app, admin, world, simulator, sim_state, session_factory
+):
+    _ready_to_sync(admin, world, simulator, sim_state)
+    location = admin.post("/sync/preview").headers["Location"]
+    app.extensions["billing_sync"].runs.join(timeout=30)
+    page = _text(admin.get(location))
+    assert "Changed since this preview" not in page
+    with session_factory.begin() as session:
+        unmapped = Company(partner_id=world.partner_id, external_id="lo-1", name="Left Out Ltd")
+        session.add(unmapped)
+        session.flush()
+        product = session.scalars(select(Product)).first()
+        session.add(
+            Seat(
+                partner_id=world.partner_id,
+                company_id=unmapped.id,
+                product_id=product.id,
+                user_external_id="lo-u1",
+                active_from=datetime(2025, 1, 1, tzinfo=UTC),
+                updated_at=datetime(2099, 1, 1, tzinfo=UTC),  # after the preview
+            )
+        )
+    page = _text(admin.get(location))
+    assert "Changed since this preview: 1 seat record(s)." in " ".join(page.split())
+    second = admin.post("/sync/preview").headers["Location"]
+    app.extensions["billing_sync"].runs.join(timeout=30)
+    page = _text(admin.get(second))
+    assert "Left out (1)" in page and "Left Out Ltd" in page
 
 
 def test_apply_of_another_partners_preview_is_not_found(admin, world):
@@ -288,6 +370,8 @@ def test_sync_now_runs_in_the_background(app, admin, world, simulator, sim_state
 def test_second_sync_now_while_running_starts_nothing(app, admin, world, session_factory):
     from billing_sync.lease import acquire_lease
 
+    with session_factory.begin() as session:
+        session.get(Partner, world.partner_id).integration_enabled = True
     assert acquire_lease(session_factory, world.partner_id, "someone-else", seconds=300)
     response = admin.post("/sync/now", follow_redirects=True)
     assert "A sync is already running; nothing new was started" in _text(response)
