@@ -20,7 +20,11 @@
       return;
     }
     if (bar) { bar.max = run.total_items || 1; bar.value = run.done_items; }
-    if (text) { text.textContent = run.done_items + " of " + run.total_items + " items"; }
+    if (text) {
+      // Until the plan is known there is no total: say what is happening instead of "0 of 0".
+      text.textContent = run.total_items ? run.done_items + " of " + run.total_items + " items"
+        : "Reading ConnectWise agreements and additions…";
+    }
   }
   function poll() {
     fetch(box.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
