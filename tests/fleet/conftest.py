@@ -108,8 +108,8 @@ class Processes:
         self.started[name] = process
         return process
 
-    def worker(self, name: str, *args: str) -> subprocess.Popen:
-        return self.start(name, "worker", *args)
+    def worker(self, name: str, *args: str, **env: str) -> subprocess.Popen:
+        return self.start(name, "worker", *args, **env)
 
     def log(self, name: str) -> str:
         return (self.tmp_path / f"{name}.log").read_text()

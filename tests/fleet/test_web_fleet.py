@@ -133,7 +133,8 @@ def test_metrics_count_and_scrape_without_a_login_and_without_secrets(
         trigger="api",
     )
     queued = client.get("/metrics").get_data(as_text=True)
-    processes.worker("w", "--burst").wait(60)
+    # A call's timeout is its total deadline, retries included: room for the backoff after a 429.
+    processes.worker("w", "--burst", BILLING_SYNC_CW_TIMEOUT="10").wait(60)
     after = client.get("/metrics").get_data(as_text=True)
 
     assert sample(before, "billing_sync_runs_total", trigger="api", status="succeeded") == 0
