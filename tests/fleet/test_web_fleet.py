@@ -117,6 +117,7 @@ def test_a_preview_is_a_job_and_its_page_shows_the_table_once_done(
 def test_metrics_count_and_scrape_without_a_login_and_without_secrets(
     session_factory, fleet_settings, world, cw_state, processes
 ):
+    fleet_settings.metrics_dir.mkdir()  # as `serve` makes it: every scrape reads the shared folder
     app = make_app(fleet_settings, session_factory)
     client = app.test_client()
     before = client.get("/metrics").get_data(as_text=True)
