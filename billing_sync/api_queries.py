@@ -17,6 +17,7 @@ from billing_sync.models import Company, CompanyMapping, Partner, Product, Run, 
 from billing_sync.page_queries import CompanyRow, last_sync_outcomes
 from billing_sync.periods import Period, require_aware
 from billing_sync.sync.report import ItemReport, RunReport
+from billing_sync.validation import MAX_ID
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def _stored(run: Run, items: list[ItemReport]) -> StoredRun:
 
 def stored_run(session: Session, partner_id: int, run_id: int) -> StoredRun:
     """One of the partner's runs with its items, or NotFoundError (also for another's run)."""
-    run = session.get(Run, run_id) if 0 < run_id < 2**63 else None
+    run = session.get(Run, run_id) if 0 < run_id <= MAX_ID else None  # ids are INTEGER
     if run is None or run.partner_id != partner_id:
         raise NotFoundError(f"no run {run_id}")
     return _stored(run, _items(session, partner_id, [run.id]).get(run.id, []))
@@ -193,7 +194,7 @@ def stored_runs(
 ) -> list[StoredRun]:
     """The partner's runs newest first (ids below `before`), previews included, with items."""
     query = select(Run).where(Run.partner_id == partner_id).order_by(Run.id.desc()).limit(limit)
-    if before is not None:
+    if before is not None and before <= MAX_ID:  # a larger one is above every id: no filter
         query = query.where(Run.id < before)
     runs = list(session.scalars(query))
     items = _items(session, partner_id, [run.id for run in runs]) if runs else {}
