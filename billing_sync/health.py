@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime, timedelta
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_sync.models import Partner, Run, RunItem, Schedule
-from billing_sync.periods import Period
+from billing_sync.models import Run, RunItem
+from billing_sync.month_close_status import PENDING, STATES, month_close_statuses, state_counts
 from billing_sync.queue.client import RunQueue
-from billing_sync.scheduler import due
 from billing_sync.sync.handle import OPEN_STATUSES
 from billing_sync.sync.ledger import OPEN
 
 log = logging.getLogger(__name__)
-#: A month close is done once a month-close run since the boundary ended one of these.
-CLOSE_DONE = ("succeeded", "partial")
 
 
 def readiness(factory: sessionmaker[Session], queue: RunQueue | None) -> dict[str, str]:
@@ -37,40 +34,8 @@ def readiness(factory: sessionmaker[Session], queue: RunQueue | None) -> dict[st
     return checks
 
 
-def month_closes_pending(session: Session, now: datetime, close_at: str) -> list[int]:
-    """Enabled partners whose due month close has not ended succeeded or partial yet."""
-    rows = session.execute(
-        select(Schedule.partner_id, Partner.timezone, Schedule)
-        .join(Partner, Partner.id == Schedule.partner_id)
-        .where(Partner.integration_enabled.is_(True))
-    ).all()
-    pending = []
-    for partner_id, tz, schedule in rows:
-        if schedule.next_month_close_at is not None and schedule.next_month_close_at <= now:
-            pending.append(partner_id)  # due (or put back) and not taken yet
-        elif schedule.last_month_close_period is not None and not _closed(
-            session, partner_id, schedule.last_month_close_period, tz
-        ):
-            pending.append(partner_id)  # taken, but no run has completed it
-    return pending
-
-
-def _closed(session: Session, partner_id: int, period: date, tz: str) -> bool:
-    boundary = Period.of(period).end(tz)
-    return bool(
-        session.scalar(
-            select(func.count(Run.id)).where(
-                Run.partner_id == partner_id,
-                Run.trigger == "month_close",
-                Run.started_at >= boundary,
-                Run.status.in_(CLOSE_DONE),
-            )
-        )
-    )
-
-
-def database_gauges(session: Session, now: datetime, close_at: str) -> Iterator[Metric]:
-    """Open write intents, runs queued or running, month closes not done."""
+def database_gauges(session: Session, now: datetime, stuck_after: timedelta) -> Iterator[Metric]:
+    """Open write intents, runs queued or running, month closes by state."""
     intents = session.scalar(select(func.count(RunItem.id)).where(RunItem.state == OPEN))
     yield GaugeMetricFamily(
         "billing_sync_open_intents", "Writes sent or about to be whose outcome is unknown", intents
@@ -88,12 +53,20 @@ def database_gauges(session: Session, now: datetime, close_at: str) -> Iterator[
     for status in OPEN_STATUSES:
         runs.add_metric([status], counts.get(status, 0))
     yield runs
-    due.parse_at(close_at)  # a bad setting fails loudly here, not as a silent zero
+    closes = state_counts(month_close_statuses(session, now, stuck_after=stuck_after))
     yield GaugeMetricFamily(
         "billing_sync_month_close_pending",
-        "Partners whose due month close has not succeeded yet",
-        len(month_closes_pending(session, now, close_at)),
+        "Partners whose month close has not succeeded yet (due, queued, running, failing, stuck)",
+        sum(closes[state] for state in PENDING),
     )
+    by_state = GaugeMetricFamily(
+        "billing_sync_month_close_partners",
+        "Partners by where the close of their latest closed month stands",
+        labels=["state"],
+    )
+    for state in STATES:
+        by_state.add_metric([state], closes[state])
+    yield by_state
 
 
 def queue_gauges(queue: RunQueue, now: datetime) -> Iterator[Metric]:
@@ -116,13 +89,13 @@ def queue_gauges(queue: RunQueue, now: datetime) -> Iterator[Metric]:
 
 
 def gauges(
-    factory: sessionmaker[Session], queue: RunQueue | None, now: datetime, close_at: str
+    factory: sessionmaker[Session], queue: RunQueue | None, now: datetime, stuck_after: timedelta
 ) -> list[Metric]:
     """Every scrape-time gauge; a source that is down is left out (readyz says why)."""
     found: list[Metric] = []
     try:
         with factory() as session:
-            found.extend(database_gauges(session, now, close_at))
+            found.extend(database_gauges(session, now, stuck_after))
     except SQLAlchemyError:
         log.warning("metrics: the database did not answer", exc_info=True)
     if queue is not None:

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from billing_sync.errors import BillingSyncError
@@ -254,6 +255,11 @@ class Settings:
             metrics_dir=_folder(env, "BILLING_SYNC_METRICS_DIR"),
             log_format=_choice(env, "BILLING_SYNC_LOG_FORMAT", "text", LOG_FORMATS),
         )
+
+    @property
+    def month_close_stuck_after(self) -> timedelta:
+        """A month close due, queued or running this long without an end is reported stuck."""
+        return timedelta(seconds=self.job_timeout_seconds)
 
     def require_secret(self) -> str:
         """Return the secret key or fail fast with a message saying how to set it."""

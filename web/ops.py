@@ -35,7 +35,7 @@ def metrics_page():
     body, content_type = metrics.exposition(
         settings,
         lambda: health.gauges(
-            app_state.session_factory, app_state.queue, now(), settings.month_close_at
+            app_state.session_factory, app_state.queue, now(), settings.month_close_stuck_after
         ),
     )
     return Response(body, content_type=content_type)

@@ -9,6 +9,7 @@ import click
 
 from billing_sync.cli.common import CliError, handle_errors
 from billing_sync.cli.demo_cmds import demo, simulator
+from billing_sync.cli.month_close_cmd import month_close
 from billing_sync.cli.setup_cmds import (
     companies,
     connection,
@@ -43,6 +44,7 @@ for command in (
     usage,
     companies,
     sync,
+    month_close,
     token,
     simulator,
     demo,
