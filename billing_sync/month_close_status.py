@@ -120,7 +120,7 @@ def _status(
 ) -> CloseStatus:
     if period is None:  # no close taken yet, none due: the first one lies ahead
         ahead = latest_closed_period(partner.due_at or now, partner.timezone)
-        detail = "" if partner.due_at else "no schedule yet"
+        detail = "" if partner.due_at else "no schedule yet: a running scheduler gives it one"
         base = {"partner_id": partner.partner_id, "partner": partner.name, "period": ahead}
         return CloseStatus(**base, state="waiting", due_at=partner.due_at, detail=detail)
     base = {"partner_id": partner.partner_id, "partner": partner.name, "period": period}
