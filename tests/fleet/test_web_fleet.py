@@ -12,6 +12,7 @@ from billing_sync.db import make_engine, make_session_factory
 from billing_sync.launch import Queued, start_run
 from billing_sync.models import Partner, Run
 from billing_sync.partners import create_user
+from tests.api.conftest import make_token
 from tests.fleet.conftest import wait_for
 from tests.sync.conftest import expected_quantities
 from tests.web.conftest import PASSWORD, login
@@ -97,6 +98,27 @@ def test_sync_now_is_queued_in_the_request_and_followed_to_its_end(
     assert sample(body, "billing_sync_workers") == 1
     assert sample(body, "billing_sync_open_intents") == 0
     assert "billing_sync_month_close_pending" in body
+
+
+def test_an_api_sync_is_queued_and_a_repeat_with_its_key_answers_the_same_run(
+    session_factory, fleet_settings, world, cw_state, processes
+):
+    client = make_app(fleet_settings, session_factory).test_client()
+    token = make_token(session_factory, world.partner_id, "write", now=datetime.now(UTC))
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "close-2026-11"}
+
+    first = client.post("/api/v1/syncs", json={"dry_run": False}, headers=headers)
+    repeat = client.post("/api/v1/syncs", json={"dry_run": False}, headers=headers)
+
+    assert first.status_code == repeat.status_code == 202
+    run_id = first.get_json()["run_id"]
+    assert repeat.get_json()["run_id"] == run_id
+    assert first.headers["Location"].endswith(f"/api/v1/runs/{run_id}")
+    assert first.get_json()["status"] == "queued" and cw_state.log == []
+    processes.worker("w", "--burst").wait(60)
+    ended = client.get(f"/api/v1/runs/{run_id}", headers=headers).get_json()
+    assert ended["status"] == "succeeded" and ended["trigger"] == "api"
+    assert world.quantities() == expected_quantities(world)
 
 
 def test_a_preview_is_a_job_and_its_page_shows_the_table_once_done(
