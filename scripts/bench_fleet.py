@@ -26,46 +26,16 @@ import requests
 from redis import Redis
 from sqlalchemy import func, insert, select, text
 
+from bench_sync import CLIENT_ID, seed_simulator, start_simulator  # scripts/ is on the path
 from billing_sync import catalog, partner_connection, partners
 from billing_sync.connectwise.records import CatalogItem
 from billing_sync.db import init_db, make_engine, make_session_factory
 from billing_sync.models import Base, Company, CompanyMapping, Run, Schedule, Seat
 from billing_sync.settings import Settings
-from cw_simulator import SimulatorState
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIENT_ID = "5f1e6a3c-0000-4000-8000-00000000f1ee"
 SECRET = "bench-fleet-secret"
 USERS = (3, 2)  # seats per company of the two products
-
-
-def seed_simulator(companies: int) -> dict:
-    """One CW company and agreement per vendor company (ids 1..N), two catalog items (1, 2)."""
-    state = SimulatorState(
-        company_id="bench", public_key="pub", private_key="priv-bench", client_id=CLIENT_ID
-    )
-    for ident in ("PB-BUS", "PB-PREM"):
-        state.add_catalog_item(identifier=ident, description=f"{ident} per user")
-    for i in range(companies):
-        company = state.add_company(name=f"Fleet Customer {i:05d}")
-        state.add_agreement(company_id=company["id"], name=f"MSA {i:05d}")
-    return state.to_seed()
-
-
-def start_simulator(seed: dict, latency: float, workdir: Path) -> tuple[subprocess.Popen, str]:
-    """The simulator in its own process (a thread per request), so its CPU is its own."""
-    seed_path = workdir / "seed.json"
-    seed_path.write_text(json.dumps(seed))
-    code = (
-        "import sys; from cw_simulator import run_simulator; "
-        "run_simulator('127.0.0.1', 0, sys.argv[1], float(sys.argv[2]))"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code, str(seed_path), str(latency)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return process, process.stdout.readline().strip()
 
 
 def fresh_database(url: str) -> None:
