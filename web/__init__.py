@@ -29,6 +29,7 @@ def _blueprints():
         sync,
         tokens,
         usage,
+        worklist,
     )
 
     return (
@@ -41,6 +42,7 @@ def _blueprints():
         runs.bp,
         usage.bp,
         tokens.bp,
+        worklist.bp,
     )
 
 
