@@ -18,6 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -256,6 +257,9 @@ class Run(Base):
     preview_run_id: Mapped[int | None] = mapped_column(Integer)  # the preview this run applies
 
 
+FAILED_ITEM = "action = 'error' OR error IS NOT NULL"
+
+
 class RunItem(Base):
     """A ledger entry: one decision of a run, a write recorded as intent before it is sent."""
 
@@ -263,6 +267,16 @@ class RunItem(Base):
     __table_args__ = (
         Index("ix_run_items_run", "run_id"),
         Index("ix_run_items_partner_state", "partner_id", "state"),
+        # The Problems tab: each company's newest run, and its failures (a partial index).
+        Index("ix_run_items_company_run", "company_id", "run_id"),
+        Index(
+            "ix_run_items_failures",
+            "partner_id",
+            "company_id",
+            "run_id",
+            sqlite_where=text(FAILED_ITEM),
+            postgresql_where=text(FAILED_ITEM),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -92,6 +92,10 @@ def current_suggestion(session: Session, company: Company, cw_company_id: int) -
     return suggestion
 
 
+def _companies(n: int) -> str:
+    return f"{n} company" if n == 1 else f"{n} companies"
+
+
 @dataclass
 class BulkOutcome:
     """What a bulk accept did: companies mapped, and why the others were skipped."""
@@ -101,7 +105,7 @@ class BulkOutcome:
 
     def message(self, min_score: int) -> str:
         """One flash line: mapped and skipped counts with the reasons."""
-        text = f"Mapped {len(self.mapped)} companies by suggestion (score {min_score} or more)."
+        text = f"Mapped {_companies(len(self.mapped))} by suggestion (score {min_score} or more)."
         if self.skipped:
             reasons = "; ".join(f"{n} {why}" for why, n in self.skipped.most_common())
             text += f" Skipped {sum(self.skipped.values())}: {reasons}."

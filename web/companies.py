@@ -33,11 +33,13 @@ SHOWN_WAITING = 8
 TABS = (*page_queries.TABS, "problems")
 
 
-def _tab_page(tab: str, search: str):
+def _tab_page(tab: str, search: str, failed: set[int]):
     if tab == "unmatched":
         return worklist_queries.worklist_page(db(), partner_id(), search=search, page=page_arg())
     if tab == "problems":
-        return worklist_queries.problems_page(db(), partner_id(), search=search, page=page_arg())
+        return worklist_queries.problems_page(
+            db(), partner_id(), search=search, page=page_arg(), failed=failed
+        )
     return page_queries.company_page(db(), partner_id(), tab=tab, search=search, page=page_arg())
 
 
@@ -48,9 +50,10 @@ def index():
     if tab not in TABS:
         tab = "mapped"
     search = search_arg()
-    page = _tab_page(tab, search)
+    failed = worklist_queries.failed_company_ids(db(), partner_id())
+    page = _tab_page(tab, search, failed)
     counts = page_queries.mapping_counts(db(), partner_id(), search)
-    counts["problems"] = worklist_queries.problem_count(db(), partner_id(), search)
+    counts["problems"] = worklist_queries.problem_count(db(), partner_id(), search, failed)
     cached, fetched_at = worklist_queries.cache_status(db(), partner_id())
     return render_template(
         "companies.html",

@@ -130,7 +130,8 @@ def exclude_selected():
         return _worklist()
     db().commit()
     names = ", ".join(c.name for c in companies[:8]) + (" …" if len(companies) > 8 else "")
-    flash(f"Excluded {len(companies)} companies from syncing: {names}.", "success")
+    counted = "1 company" if len(companies) == 1 else f"{len(companies)} companies"
+    flash(f"Excluded {counted} from syncing: {names}.", "success")
     return _worklist()
 
 

@@ -179,7 +179,7 @@ def test_bulk_accept_maps_sure_ones_and_says_what_it_skipped(ready, session_fact
     page = _text(response)
     # ACME dental -> Acme Dental (normalised, one agreement); Bakery Bros has two agreements;
     # Contoso and Northwind score below 90.
-    assert "Mapped 1 companies by suggestion (score 90 or more)" in page
+    assert "Mapped 1 company by suggestion (score 90 or more)" in page
     assert "Skipped 1: 1 with several active agreements (choose one)" in page
     assert _mapping(session_factory, unmatched["ACME dental"]).matched_by == "suggestion"
     assert _mapping(session_factory, unmatched["Bakery Bros"]) is None
