@@ -255,6 +255,20 @@ def cw_options(session: Session, partner_id: int) -> list[CwOption]:
     return [CwOption(cw_id, name, n, taken.get(cw_id)) for cw_id, name, n in rows]
 
 
+def suggested(session: Session, partner_id: int, company_id: int) -> tuple[int, str] | None:
+    """The ConnectWise company (id, name) suggested for a company, if any."""
+    row = session.execute(
+        select(MatchSuggestion.cw_company_id, CwCompanyCache.name)
+        .join(
+            CwCompanyCache,
+            (CwCompanyCache.partner_id == MatchSuggestion.partner_id)
+            & (CwCompanyCache.cw_company_id == MatchSuggestion.cw_company_id),
+        )
+        .where(MatchSuggestion.partner_id == partner_id, MatchSuggestion.company_id == company_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 def cache_status(session: Session, partner_id: int) -> tuple[int, datetime | None]:
     """How many ConnectWise companies are cached for suggestions, and when they were read."""
     count, fetched = session.execute(

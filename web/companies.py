@@ -120,8 +120,12 @@ def edit(company_id: int):
     """Choose the ConnectWise company (searchable), then one of its active agreements."""
     company = page_queries.get_company(db(), partner_id(), company_id)
     mapping = get_mapping(db(), company)
+    # Open on the current match; for an unmatched company, on its suggestion.
     current = mapping.cw_company_id if mapping and mapping.status == "mapped" else None
-    query = search_arg(default=(mapping.cw_company_name if current else None) or company.name)
+    name = mapping.cw_company_name if current else None
+    if mapping is None and (hint := worklist_queries.suggested(db(), partner_id(), company.id)):
+        current, name = hint
+    query = search_arg(default=name or company.name)
     cw_company_id = id_arg("cw_company") or current
     found, agreements, problem = [], [], None
     try:

@@ -314,3 +314,10 @@ def test_the_problems_tab_lists_failed_companies_with_advice(admin, world):
     assert "Problems (1)" in page
     assert "ambiguous additions 5, 6" in page and "Cancel one of them" in page
     assert "Globex" not in page
+
+
+def test_the_edit_page_of_an_unmatched_company_opens_on_its_suggestion(ready, cw, unmatched):
+    page = _text(ready.get(f"/companies/{unmatched['Northwind Trading']}"))
+    assert 'value="Northwind Traders"' in page
+    assert "<strong>Northwind Traders</strong> (chosen)" in page
+    assert "Northwind Managed" in page
