@@ -31,6 +31,11 @@ REASONS = {
 }
 
 
+def explain(reason: str, score: int) -> str:
+    """Why a company is suggested, as the worklist says it: "similar name (score 86)"."""
+    return f"{REASONS[reason]} (score {score})" if reason == "similar" else REASONS[reason]
+
+
 def name_key(name: str) -> str:
     """Case-folded, punctuation and symbols as spaces, whitespace collapsed."""
     folded = unicodedata.normalize("NFKC", name).casefold()
@@ -59,15 +64,18 @@ class Suggestion:
     @property
     def explanation(self) -> str:
         """Why it is suggested, as the worklist says it."""
-        text = REASONS[self.reason]
-        return f"{text} (score {self.score})" if self.reason == "similar" else text
+        return explain(self.reason, self.score)
 
 
-def _best(company_id: int, found: list[CwChoice], reason: str, score: int) -> Suggestion | None:
-    if not found:
+def _best(
+    company_id: int, found: list[CwChoice], refused: set[int], reason: str, score: int
+) -> Suggestion | None:
+    """The lowest-id CW company not refused, counting how many tie with it."""
+    allowed = [c for c in found if c.id not in refused]
+    if not allowed:
         return None
-    first = min(found, key=lambda c: c.id)
-    return Suggestion(company_id, first.id, reason, score, ties=len(found))
+    first = min(allowed, key=lambda c: c.id)
+    return Suggestion(company_id, first.id, reason, score, ties=len(allowed))
 
 
 def rank_suggestions(
@@ -91,14 +99,10 @@ def rank_suggestions(
     suggestions = []
     for company_id, name in sorted(vendor.items()):
         refused = rejected.get(company_id, set())
-
-        def allowed(found: list[CwChoice], refused=refused) -> list[CwChoice]:
-            return [c for c in found if c.id not in refused]
-
-        suggestion = _best(company_id, allowed(exact.get(name.strip(), [])), "identical", 100)
+        suggestion = _best(company_id, exact.get(name.strip(), []), refused, "identical", 100)
         key = name_key(name)
         if suggestion is None and key:
-            suggestion = _best(company_id, allowed(by_key.get(key, [])), "normalised", 100)
+            suggestion = _best(company_id, by_key.get(key, []), refused, "normalised", 100)
         if suggestion is None and key:
             suggestion = _similar(company_id, key, keys, choices, refused, min_score)
         if suggestion is not None:
@@ -128,7 +132,7 @@ def _similar(
     if not scored:
         return None
     top = max(score for score, _ in scored)
-    return _best(company_id, [c for score, c in scored if score == top], "similar", top)
+    return _best(company_id, [c for score, c in scored if score == top], refused, "similar", top)
 
 
 @dataclass(frozen=True)

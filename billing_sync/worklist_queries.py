@@ -23,7 +23,7 @@ from billing_sync.page_queries import (
     last_sync_outcomes,
     with_mapping,
 )
-from billing_sync.suggestions import REASONS
+from billing_sync.suggestions import explain
 
 MAX_LISTED_IDS = 500  # past this many ids, reading all the partner's mappings is cheaper
 
@@ -48,10 +48,7 @@ class WorklistRow:
     @property
     def explanation(self) -> str:
         """Why it is suggested, e.g. "similar name (score 86)"."""
-        if self.reason is None:
-            return ""
-        text = REASONS[self.reason]
-        return f"{text} (score {self.score})" if self.reason == "similar" else text
+        return "" if self.reason is None else explain(self.reason, self.score or 0)
 
 
 def holders(
