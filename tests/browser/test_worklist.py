@@ -1,9 +1,11 @@
 """The unmatched worklist in Chromium: bulk accept, accept a suggestion, pick from the drop-down,
 exclude selected, choose an agreement, and the Problems tab after a failed run. Screenshots of
-each page go to artifacts/screenshots/after-*.png (viewport-sized, so they stay small)."""
+each page go to artifacts/screenshots/latest/after-*.png (viewport-sized, so they stay small);
+with UPDATE_SCREENSHOTS=1 they replace the committed artifacts/screenshots/after-*.png."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -30,8 +32,10 @@ def _expect():
 
 
 def _after(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"after-{name}.png"))
+    # The committed screenshots change only when asked for; other runs write beside them.
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else SCREENSHOTS / "latest"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"after-{name}.png"))
 
 
 def _flash(page):
