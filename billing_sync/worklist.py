@@ -19,6 +19,7 @@ from billing_sync.mappings import exclude_company, save_mapping
 from billing_sync.models import Company, CompanyMapping, CwCompanyCache, MatchSuggestion
 from billing_sync.validation import record_id, shown
 
+DEFAULT_MIN_SCORE = 90  # bulk accept's default: similar names this close are one typo apart
 BULK_LIMIT = 500  # mappings one bulk accept makes: its agreement reads fit in a page's wait
 MAX_SELECTED = 500  # checkboxes one exclusion takes (a page shows 50)
 PICKED_ID = re.compile(r"\(#(\d{1,18})\)\s*$")  # "Name (#123)", as the picker's options read
@@ -167,6 +168,18 @@ def _candidates(session: Session, partner_id: int, min_score: int) -> list[Candi
         .order_by(MatchSuggestion.company_id)
     )
     return [Candidate(*row[:5], taken=row[2] in taken) for row in rows]
+
+
+def preview_accept(session: Session, partner_id: int, min_score: int) -> BulkOutcome:
+    """What a bulk accept at `min_score` would do, by the cache (ConnectWise has the last say)."""
+    preview = BulkOutcome()
+    for candidate in _candidates(session, partner_id, min_score):
+        reason = skip_reason(candidate)
+        if reason:
+            preview.skipped[reason] += 1
+        else:
+            preview.mapped.append(str(candidate.company_id))
+    return preview
 
 
 def accept_suggestions(

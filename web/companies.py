@@ -16,6 +16,7 @@ from billing_sync.mappings import (
     save_mapping,
 )
 from billing_sync.suggestions import refresh_suggestions
+from billing_sync.worklist import DEFAULT_MIN_SCORE, preview_accept
 from web.common import (
     cw_problem,
     id_arg,
@@ -55,6 +56,9 @@ def index():
     counts = page_queries.mapping_counts(db(), partner_id(), search)
     counts["problems"] = worklist_queries.problem_count(db(), partner_id(), search, failed)
     cached, fetched_at = worklist_queries.cache_status(db(), partner_id())
+    preview = None
+    if tab == "unmatched" and cached:
+        preview = preview_accept(db(), partner_id(), DEFAULT_MIN_SCORE)
     return render_template(
         "companies.html",
         tab=tab,
@@ -64,6 +68,8 @@ def index():
         tz=partner().timezone,
         cached=cached,
         fetched_at=fetched_at,
+        preview=preview,
+        min_score=DEFAULT_MIN_SCORE,
     )
 
 

@@ -9,6 +9,7 @@ from billing_sync.errors import InvalidInput
 from billing_sync.suggestions import refresh_suggestions, reject_suggestion
 from billing_sync.validation import whole_number
 from billing_sync.worklist import (
+    DEFAULT_MIN_SCORE,
     accept_suggestions,
     cached_company,
     current_suggestion,
@@ -20,7 +21,6 @@ from web.common import id_arg, page_client, partner_id, saving, search_arg
 from web.state import db, now
 
 bp = Blueprint("worklist", __name__, url_prefix="/companies")
-DEFAULT_MIN_SCORE = 90
 PICKED_LENGTH = 300  # a picker's text: a 255-character name, its id and some slack
 
 

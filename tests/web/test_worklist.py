@@ -321,3 +321,11 @@ def test_the_edit_page_of_an_unmatched_company_opens_on_its_suggestion(ready, cw
     assert 'value="Northwind Traders"' in page
     assert "<strong>Northwind Traders</strong> (chosen)" in page
     assert "Northwind Managed" in page
+
+
+def test_the_worklist_previews_what_bulk_accept_would_do(ready):
+    page = " ".join(_text(ready.get("/companies/?tab=unmatched")).split())
+    assert (
+        "At 90 or more, Accept suggestions would map <strong>1</strong> company and leave "
+        "1 with several active agreements (choose one) to you." in page
+    )
