@@ -18,6 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -256,6 +257,9 @@ class Run(Base):
     preview_run_id: Mapped[int | None] = mapped_column(Integer)  # the preview this run applies
 
 
+FAILED_ITEM = "action = 'error' OR error IS NOT NULL"
+
+
 class RunItem(Base):
     """A ledger entry: one decision of a run, a write recorded as intent before it is sent."""
 
@@ -263,6 +267,16 @@ class RunItem(Base):
     __table_args__ = (
         Index("ix_run_items_run", "run_id"),
         Index("ix_run_items_partner_state", "partner_id", "state"),
+        # The Problems tab: each company's newest run, and its failures (a partial index).
+        Index("ix_run_items_company_run", "company_id", "run_id"),
+        Index(
+            "ix_run_items_failures",
+            "partner_id",
+            "company_id",
+            "run_id",
+            sqlite_where=text(FAILED_ITEM),
+            postgresql_where=text(FAILED_ITEM),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -379,3 +393,49 @@ class RosterMark(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     as_of: Mapped[datetime]
     applied_at: Mapped[datetime]
+
+
+class CwCompanyCache(Base):
+    """A ConnectWise company as last read for match suggestions, with its billable agreement."""
+
+    __tablename__ = "cw_company_cache"
+    __table_args__ = (UniqueConstraint("partner_id", "cw_company_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    cw_company_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    identifier: Mapped[str | None] = mapped_column(String(255))
+    active_agreements: Mapped[int] = mapped_column(Integer, default=0)
+    # Set only when the company has exactly one active agreement: the one a match would use.
+    agreement_id: Mapped[int | None] = mapped_column(Integer)
+    agreement_name: Mapped[str | None] = mapped_column(String(255))
+    fetched_at: Mapped[datetime]
+
+
+class MatchSuggestion(Base):
+    """The ConnectWise company suggested for an unmatched vendor company, and why."""
+
+    __tablename__ = "match_suggestions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), unique=True)
+    cw_company_id: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(16))  # identical | normalised | similar
+    score: Mapped[int] = mapped_column(Integer)  # 0-100
+    ties: Mapped[int] = mapped_column(Integer, default=1)  # CW companies sharing the best score
+    computed_at: Mapped[datetime]
+
+
+class MatchRejection(Base):
+    """An admin's "not this one": the ConnectWise company is never suggested for it again."""
+
+    __tablename__ = "match_rejections"
+    __table_args__ = (UniqueConstraint("company_id", "cw_company_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    cw_company_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]

@@ -104,7 +104,8 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _company_filter(partner_id: int, search: str) -> list:
+def company_filter(partner_id: int, search: str) -> list:
+    """The partner's companies, those whose name or external id contains `search`."""
     conditions = [Company.partner_id == partner_id]
     if search.strip():
         pattern = _like(search.strip())
@@ -117,7 +118,8 @@ def _company_filter(partner_id: int, search: str) -> list:
     return conditions
 
 
-def _with_mapping(query: Select) -> Select:
+def with_mapping(query: Select) -> Select:
+    """Companies outer-joined to their mapping row (none: unmatched)."""
     return query.select_from(Company).outerjoin(
         CompanyMapping, CompanyMapping.company_id == Company.id
     )
@@ -125,8 +127,8 @@ def _with_mapping(query: Select) -> Select:
 
 def mapping_counts(session: Session, partner_id: int, search: str = "") -> dict[str, int]:
     """How many companies sit in each tab (mapped/unmatched/excluded), in one grouped query."""
-    query = _with_mapping(select(TAB_STATUS, func.count(Company.id)))
-    rows = session.execute(query.where(*_company_filter(partner_id, search)).group_by(TAB_STATUS))
+    query = with_mapping(select(TAB_STATUS, func.count(Company.id)))
+    rows = session.execute(query.where(*company_filter(partner_id, search)).group_by(TAB_STATUS))
     counts = dict.fromkeys(TABS, 0)
     counts.update({status: n for status, n in rows})
     return counts
@@ -142,10 +144,10 @@ def company_page(
     per_page: int = 50,
 ) -> Page:
     """One page of a tab of the company mappings listing, sorted by name."""
-    conditions = [*_company_filter(partner_id, search), tab == TAB_STATUS]
-    total = session.scalar(_with_mapping(select(func.count(Company.id))).where(*conditions))
+    conditions = [*company_filter(partner_id, search), tab == TAB_STATUS]
+    total = session.scalar(with_mapping(select(func.count(Company.id))).where(*conditions))
     query = (
-        _with_mapping(
+        with_mapping(
             select(
                 Company.id,
                 Company.external_id,
@@ -389,7 +391,7 @@ def company_list(
     session: Session, partner_id: int, *, search: str = "", page: int = 1, per_page: int = 50
 ) -> Page:
     """Companies by name, searchable by name or external id (the usage page's picker)."""
-    conditions = _company_filter(partner_id, search)
+    conditions = company_filter(partner_id, search)
     total = session.scalar(select(func.count(Company.id)).where(*conditions)) or 0
     query = (
         select(Company)

@@ -30,6 +30,7 @@ def _blueprints():
         sync,
         tokens,
         usage,
+        worklist,
     )
 
     return (
@@ -42,6 +43,7 @@ def _blueprints():
         runs.bp,
         usage.bp,
         tokens.bp,
+        worklist.bp,
     )
 
 

@@ -1,10 +1,10 @@
-"""Company mappings: tabs with counts, search, auto-match, and per-company agreement choice."""
+"""Company mappings: tabs with counts, search, the unmatched worklist, and the edit page."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from billing_sync import page_queries
+from billing_sync import page_queries, worklist_queries
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import InvalidInput, NotFoundError
@@ -15,6 +15,8 @@ from billing_sync.mappings import (
     include_company,
     save_mapping,
 )
+from billing_sync.suggestions import refresh_suggestions
+from billing_sync.worklist import DEFAULT_MIN_SCORE, preview_accept
 from web.common import (
     cw_problem,
     id_arg,
@@ -29,19 +31,45 @@ from web.state import db, now
 
 bp = Blueprint("companies", __name__, url_prefix="/companies")
 SHOWN_WAITING = 8
+TABS = (*page_queries.TABS, "problems")
+
+
+def _tab_page(tab: str, search: str, failed: set[int]):
+    if tab == "unmatched":
+        return worklist_queries.worklist_page(db(), partner_id(), search=search, page=page_arg())
+    if tab == "problems":
+        return worklist_queries.problems_page(
+            db(), partner_id(), search=search, page=page_arg(), failed=failed
+        )
+    return page_queries.company_page(db(), partner_id(), tab=tab, search=search, page=page_arg())
 
 
 @bp.get("/")
 def index():
-    """One tab of the mappings listing, searchable and paginated."""
+    """One tab of the mappings listing (Unmatched is the worklist), searchable and paginated."""
     tab = request.args.get("tab", "mapped")
-    if tab not in page_queries.TABS:
+    if tab not in TABS:
         tab = "mapped"
     search = search_arg()
-    page = page_queries.company_page(db(), partner_id(), tab=tab, search=search, page=page_arg())
+    failed = worklist_queries.failed_company_ids(db(), partner_id())
+    page = _tab_page(tab, search, failed)
     counts = page_queries.mapping_counts(db(), partner_id(), search)
+    counts["problems"] = worklist_queries.problem_count(db(), partner_id(), search, failed)
+    cached, fetched_at = worklist_queries.cache_status(db(), partner_id())
+    preview = None
+    if tab == "unmatched" and cached:
+        preview = preview_accept(db(), partner_id(), DEFAULT_MIN_SCORE)
     return render_template(
-        "companies.html", tab=tab, search=search, page=page, counts=counts, tz=partner().timezone
+        "companies.html",
+        tab=tab,
+        search=search,
+        page=page,
+        counts=counts,
+        tz=partner().timezone,
+        cached=cached,
+        fetched_at=fetched_at,
+        preview=preview,
+        min_score=DEFAULT_MIN_SCORE,
     )
 
 
@@ -76,6 +104,8 @@ def automatch_all():
             else "Every company is already mapped or excluded.",
             "success",
         )
+        with saving(), page_client() as client:  # the rest wait on the worklist, suggested
+            refresh_suggestions(db(), partner_id(), client, now=now())
     return redirect(url_for(".index", tab="unmatched"))
 
 
@@ -96,8 +126,13 @@ def edit(company_id: int):
     """Choose the ConnectWise company (searchable), then one of its active agreements."""
     company = page_queries.get_company(db(), partner_id(), company_id)
     mapping = get_mapping(db(), company)
-    query = search_arg(default=company.name)
-    cw_company_id = id_arg("cw_company")
+    # Open on the current match; for an unmatched company, on its suggestion.
+    current = mapping.cw_company_id if mapping and mapping.status == "mapped" else None
+    name = mapping.cw_company_name if current else None
+    if mapping is None and (hint := worklist_queries.suggested(db(), partner_id(), company.id)):
+        current, name = hint
+    query = search_arg(default=name or company.name)
+    cw_company_id = id_arg("cw_company") or current
     found, agreements, problem = [], [], None
     try:
         with page_client() as client:
@@ -107,6 +142,7 @@ def edit(company_id: int):
     except ConnectWiseError as exc:
         problem = cw_problem(exc)
     chosen = next((c for c in found if c.id == cw_company_id), None)
+    taken = worklist_queries.holders(db(), partner_id(), {c.id for c in found}, besides=company.id)
     return render_template(
         "company_edit.html",
         company=company,
@@ -117,6 +153,7 @@ def edit(company_id: int):
         cw_company_id=cw_company_id,
         agreements=agreements,
         problem=problem,
+        taken=taken,
     )
 
 

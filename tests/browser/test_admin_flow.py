@@ -66,7 +66,8 @@ def match_companies(page, shot) -> None:
     expect(page.get_by_role("link", name="Unmatched (1)")).to_be_visible()
     shot("05-companies-automatch")
     page.get_by_role("link", name="Edit Bakery Bros").click()
-    page.get_by_role("link", name="Bakery Bros").click()
+    # Auto-match left it a suggestion: the page opens with that ConnectWise company chosen.
+    expect(page.get_by_text("(chosen)")).to_be_visible()
     page.get_by_label("Bakery Gold").check()
     shot("06-company-edit")
     page.get_by_role("button", name="Save mapping").click()

@@ -107,6 +107,13 @@ READS: dict[str, tuple[str, ...]] = {
     "tokens.create": ("name", "scope", "expires_days"),
     "tokens.revoke": (),
     "usage.upload": ("file", "filename", *(f"csv:{column}" for column in COLUMNS)),
+    "worklist.refresh": ("q",),
+    "worklist.accept": ("cw_company_id", "q"),
+    "worklist.reject": ("cw_company_id", "q"),
+    "worklist.choose": ("cw_company", "q"),
+    "worklist.accept_all": ("min_score", "q"),
+    "worklist.exclude_selected": ("company", "q"),
+    "worklist.cw_options": (),
 }
 # Forms that post to the page they are on (no action attribute).
 SELF_POSTING = {
@@ -145,6 +152,8 @@ BENIGN = {
     "name": "seat pusher",
     "scope": "read",
     "expires_days": "30",
+    "min_score": "90",
+    "company": "1",
     "unexpected": "x",
 }
 
