@@ -63,7 +63,7 @@ def _problems(roster: Roster) -> list[RowProblem]:
     return problems
 
 
-def _company(session: Session, partner_id: int, roster: Roster) -> tuple[int, bool]:
+def _company(session: Session, partner_id: int, roster: Roster, now: datetime) -> tuple[int, bool]:
     name = roster.company_name
     if name is not None and not 0 < len(name) <= MAX_LENGTHS["company_name"]:
         raise InvalidInput("company_name must be 1 to 255 characters")
@@ -76,7 +76,7 @@ def _company(session: Session, partner_id: int, roster: Roster) -> tuple[int, bo
         if found is None:
             raise NotFoundError(f"no company {roster.company_id!r}; send company_name to create it")
         return found, False
-    ids, created, _ = upsert_companies(session, partner_id, {roster.company_id: name})
+    ids, created, _ = upsert_companies(session, partner_id, {roster.company_id: name}, now=now)
     return ids[roster.company_id], created == 1
 
 
@@ -132,7 +132,7 @@ def apply_roster(
     product_id = session.scalar(select(Product.id).where(Product.code == roster.product))
     if product_id is None:
         raise NotFoundError(f"no product {roster.product!r}")
-    company_id, created = _company(session, partner_id, roster)
+    company_id, created = _company(session, partner_id, roster, now)
     _mark(session, partner_id, (company_id, product_id), roster, now)
     held = _held(session, company_id, product_id, as_of)
     plan = plan_roster(held, {user.user_id: user.user_email for user in roster.users}, as_of)

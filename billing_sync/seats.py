@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from billing_sync.errors import InvalidInput
 from billing_sync.models import Company, Partner, Product, Seat
+from billing_sync.suggestions import recompute_suggestions
 from billing_sync.validation import shown, text
 
 MAX_LENGTHS = {"company_id": 100, "company_name": 255, "user_id": 100, "user_email": 255}
@@ -157,7 +158,7 @@ def upsert_seats(
     if problems := seat_problems(rows, products, where):
         raise RowsRejected(problems)
     names = {row.company_id: row.company_name for row in rows}
-    companies, created, renamed = upsert_companies(session, partner_id, names)
+    companies, created, renamed = upsert_companies(session, partner_id, names, now=now)
     wanted = {
         (companies[row.company_id], row.user_id, products[row.product], row.active_from): row
         for row in rows
@@ -202,7 +203,7 @@ def upsert_seats(
 
 
 def upsert_companies(
-    session: Session, partner_id: int, names: Mapping[str, str]
+    session: Session, partner_id: int, names: Mapping[str, str], *, now: datetime
 ) -> tuple[dict[str, int], int, int]:
     """external id -> company id for these companies, creating or renaming as named."""
     wanted = list(names)
@@ -225,6 +226,10 @@ def upsert_companies(
     ]
     session.add_all(new)
     session.flush()
+    if new:
+        # A new company reaches the Unmatched worklist with its suggestion, ranked against the
+        # cached ConnectWise list (no ConnectWise call here), not only after the next refresh.
+        recompute_suggestions(session, partner_id, now, {company.id for company in new})
     ids = {company.external_id: company.id for company in [*existing.values(), *new]}
     return ids, len(new), renamed
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
+import io
 import re
 
 import pytest
 from sqlalchemy import func, select
 
 from billing_sync.models import Company, CompanyMapping, MatchRejection, MatchSuggestion
-from tests.web.conftest import connect
+from billing_sync.usage import import_usage_csv
+from tests.web.conftest import NOW, connect
 
 
 def _text(response) -> str:
@@ -329,3 +331,20 @@ def test_the_worklist_previews_what_bulk_accept_would_do(ready):
         "At 90 or more, Accept suggestions would map <strong>1</strong> company and leave "
         "1 with several active agreements (choose one) to you." in page
     )
+
+
+def test_a_company_imported_after_a_refresh_arrives_with_its_suggestion(
+    ready, session_factory, world, cw
+):
+    csv = (
+        "company_id,company_name,user_id,user_email,product,active_from,active_to\n"
+        "new-1,Northwind Traders Inc,u1,u1@nw.test,pb-business,2026-01-05T00:00:00Z,\n"
+    )
+    with session_factory.begin() as session:  # no ConnectWise call: the cached list ranks it
+        import_usage_csv(session, world.partner_id, io.StringIO(csv), now=NOW)
+    with session_factory() as session:
+        company_id = session.scalar(select(Company.id).where(Company.external_id == "new-1"))
+    cw_id, reason, _score = _suggested(session_factory, company_id)
+    assert cw_id == cw["Northwind Traders"] and reason != "identical"
+    page = _text(ready.get("/companies/?tab=unmatched&q=Northwind+Traders+Inc"))
+    assert "No suggestion" not in page
