@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -54,6 +55,12 @@ def bound_idle_transaction(conn: Connection) -> None:
         conn.execute(
             text(f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_IN_WRITE_SECONDS}s'")
         )
+
+
+def database_problem(exc: OperationalError) -> str:
+    """One line for an operator: what the database said (no SQL, no parameters)."""
+    said = str(exc.orig or exc).strip().splitlines()
+    return "the database did not do the work: " + (said[0] if said else type(exc).__name__)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 
 import click
 from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
-from billing_sync.db import make_engine, make_session_factory
+from billing_sync.db import database_problem, make_engine, make_session_factory
 from billing_sync.errors import BillingSyncError
 from billing_sync.settings import MissingSecretError, Settings
 from billing_sync.validation import printable, record_id
@@ -76,6 +77,8 @@ def handle_errors() -> Iterator[None]:
         _fail(f"{exc} ({exc.advice})")
     except (BillingSyncError, MissingSecretError, SecretDecryptError) as exc:
         _fail(str(exc))
+    except OperationalError as exc:  # locked (SQLite), gone away, refused: a line, not a trace
+        _fail(database_problem(exc))
 
 
 def _fail(message: str, status: int = 1) -> None:

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from billing_sync import partners
 from billing_sync.cli.common import echo, now, session_factory, settings
+from billing_sync.db import database_problem
 from billing_sync.errors import RunInProgress
 from billing_sync.sync import run_sync
 from billing_sync.sync.report import RunReport, format_report
@@ -43,6 +45,16 @@ def progress_bar() -> Iterator[Progress | None]:
         yield show
 
 
+def _no_run(as_json: bool, exc: Exception, status: str, message: str) -> None:
+    """No run report to print: re-raise for the one-line error, or keep the JSON contract."""
+    if not as_json:
+        raise exc
+    # One object even when no run could start or finish its record.
+    click.echo(json.dumps(RunReport(None, status, message=message).to_json()))
+    echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
 @click.command()
 @click.argument("partner_name", metavar="PARTNER")
 @click.option("--dry-run", is_flag=True, help="Plan only: show what would change, write nothing.")
@@ -66,12 +78,9 @@ def sync(partner_name: str, dry_run: bool, as_json: bool) -> None:
                 progress=progress,
             )
     except RunInProgress as exc:
-        if not as_json:
-            raise
-        # The JSON contract holds even when no run could start: one object, status refused.
-        click.echo(json.dumps(RunReport(None, "refused", message=str(exc)).to_json()))
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        _no_run(as_json, exc, "refused", str(exc))
+    except OperationalError as exc:  # e.g. SQLite locked by a process frozen inside a write
+        _no_run(as_json, exc, "failed", database_problem(exc))
     if as_json:
         echo(json.dumps(report.to_json()))
     else:

@@ -104,3 +104,24 @@ def test_a_usage_file_with_a_year_out_of_range_is_refused(cli, tmp_path):
     result = cli("usage", "import", "msp1", str(path))
 
     _one_line_error(result, "line 2: active_from '0001-01-01T00:00:00+01:00' is outside the years")
+
+
+@pytest.mark.parametrize(
+    "args", [("partner", "create", "msp2"), ("sync", "msp1"), ("month-close",)]
+)
+def test_a_database_that_does_not_answer_is_one_line_not_a_traceback(args):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BILLING_SYNC_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/nothing",
+        "BILLING_SYNC_SECRET_KEY": TEST_SECRET,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "billing_sync.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    _one_line_error(result, "the database did not do the work: connection")

@@ -125,10 +125,6 @@ def test_sigkill_mid_run_then_rerun_leaves_exact_state_and_full_ledger(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="once, under five parallel suites, the woken process printed no JSON: to investigate",
-)
 def test_a_run_frozen_past_its_lease_never_duplicates_what_its_successor_wrote(
     session_factory, fast_settings, cw, cw_state
 ):
@@ -154,7 +150,17 @@ def test_a_run_frozen_past_its_lease_never_duplicates_what_its_successor_wrote(
     final = _cli(settings, "sync", "msp", "--json")
     final_out, final_err = final.communicate(timeout=150)
 
-    assert json.loads(out)["status"] in ("succeeded", "partial"), err
+    assert out.strip(), f"the successor printed no JSON (exit {successor.returncode}): {err}"
+    followed = json.loads(out)
+    if followed["run_id"] is None:
+        # SQLite only: frozen inside a write, the process keeps the file's write lock, and the
+        # successor gives up after the busy timeout with one clean line (PostgreSQL ends such a
+        # transaction itself: db.bound_idle_transaction).
+        assert settings.database_url.startswith("sqlite"), followed
+        assert "database is locked" in followed["message"] and "Traceback" not in err
+    else:
+        assert followed["status"] in ("succeeded", "partial"), err
+    assert late_out.strip(), f"the woken run printed no JSON (exit {frozen.returncode})"
     assert json.loads(late_out)["status"] == "interrupted"  # it woke up fenced off
     assert final.returncode == 0, final_err
     assert json.loads(final_out)["status"] == "succeeded"
