@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
 
-from billing_sync.models import Company, CompanyMapping, Connection, Product, ProductMapping, Run
-from tests.web.conftest import connect
+from sqlalchemy import select, update
+
+from billing_sync.models import (
+    Company,
+    CompanyMapping,
+    Connection,
+    Product,
+    ProductMapping,
+    Run,
+    RunItem,
+)
+from tests.web.conftest import NOW, connect
 
 
 def _text(response) -> str:
@@ -299,3 +309,47 @@ def test_company_status_shows_the_latest_runs_error_and_advice(admin, world):
     page = _text(admin.get("/companies/?tab=mapped"))
     assert "ambiguous additions 5, 6" in page and "Cancel one of them" in page
     assert "2026-03-10 10:30 CET" in page  # last sync in the partner's zone
+
+
+def _failed_run(session_factory, partner_id, *, at, message="GET /finance/agreements -> 401"):
+    with session_factory.begin() as session:
+        run = Run(
+            partner_id=partner_id,
+            trigger="schedule",
+            dry_run=False,
+            status="failed",
+            basis="month_end",
+            started_at=at,
+            finished_at=at,
+            message=message,
+        )
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def test_company_status_says_not_synced_when_the_latest_run_failed_as_a_whole(
+    admin, world, session_factory
+):
+    later = NOW + timedelta(hours=2)
+    run_id = _failed_run(session_factory, world.partner_id, at=later)
+    page = _text(admin.get("/companies/?tab=mapped"))
+    assert "Not synced: last run failed — GET /finance/agreements -&gt; 401" in page
+    assert f"Run {run_id}</a>, 2026-03-10 12:30 CET" in page
+    assert "ambiguous additions 5, 6" not in page  # the older outcome is not shown as current
+    assert '<span class="good">OK</span>' not in page
+
+
+def test_dashboard_says_the_last_run_failed_and_why(admin, world, session_factory):
+    _failed_run(session_factory, world.partner_id, at=NOW + timedelta(hours=2))
+    page = _text(admin.get("/"))
+    assert "None in the last run" not in page
+    assert "The last run failed" in page and "GET /finance/agreements -&gt; 401" in page
+    assert "No item was synced" in page
+
+
+def test_company_status_names_the_product_of_each_problem(admin, world, session_factory):
+    with session_factory.begin() as session:
+        session.execute(update(RunItem).values(product_id=_product_id(session_factory)))
+    page = _text(admin.get("/companies/?tab=mapped"))
+    assert "<strong>Password Boss Business</strong>: ambiguous additions 5, 6" in page

@@ -64,10 +64,23 @@ def test_viewer_gets_403_on_every_write(app, world, viewer):
 
 
 @pytest.mark.parametrize(
-    "path", ["/connection/", "/products/", "/companies/", "/schedule/", "/sync/", "/usage/upload"]
+    "path",
+    ["/connection/", "/products/", "/companies/{company}", "/schedule/", "/sync/", "/usage/upload"],
 )
-def test_viewer_cannot_open_admin_pages(viewer, path):
-    assert viewer.get(path).status_code == 403
+def test_viewer_cannot_open_admin_pages(viewer, world, path):
+    response = viewer.get(path.format(company=world.company_id))
+    assert response.status_code == 403
+    assert "This action needs an admin; you are signed in as a viewer." in response.get_data(
+        as_text=True
+    )
+
+
+def test_viewer_reads_company_status_without_actions(viewer, world):
+    page = viewer.get("/companies/").get_data(as_text=True)
+    assert "Acme Dental" in page and "ambiguous additions 5, 6" in page
+    assert "Read-only" in page
+    for action in ("Auto-match all", "/automatch", "/exclude", "/include", "Edit Acme Dental"):
+        assert action not in page, action
 
 
 def test_viewer_reads_dashboard_runs_and_usage(viewer, world):
