@@ -176,7 +176,7 @@ def company_page(
 
 
 def with_sync_status(session: Session, partner_id: int, rows: list) -> list[CompanyRow]:
-    """Company rows with their latest sync outcome, and the latest run's failure if it missed them."""
+    """Company rows with their latest sync outcome and the last run's failure if it missed them."""
     outcomes = last_sync_outcomes(session, partner_id, [row[0] for row in rows])
     failure = whole_run_failure(latest_finished_run(session, partner_id))
     items = []

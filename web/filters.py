@@ -24,7 +24,7 @@ def partner_zone() -> str:
 
 
 def localtime(value: datetime | None, tz: str | None = None) -> str:
-    """An aware instant on the wall clock of `tz` (default: the partner's), e.g. 2026-03-09 02:30 EDT."""
+    """An instant on the wall clock of `tz` (the partner's by default): 2026-03-09 02:30 EDT."""
     if value is None:
         return "—"
     return value.astimezone(ZoneInfo(tz or partner_zone())).strftime("%Y-%m-%d %H:%M %Z")
