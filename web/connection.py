@@ -9,63 +9,87 @@ from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.partner_connection import (
     ConnectionForm,
-    authenticate,
+    check_and_save,
     get_connection,
     save_connection,
+    site_notes,
 )
 from billing_sync.partners import set_integration
-from web.common import connectwise_turn, echoed, flash_cw_error, partner, partner_id
+from web.common import connectwise_turn, cw_problem, partner, partner_id, recalled, refused
 from web.state import db, now, state
 
 bp = Blueprint("connection", __name__, url_prefix="/connection")
-FIELDS = ("site", "company_id", "public_key", "client_id")
-
-
-def _render(values: dict[str, str] | None = None, status: int = 200):
-    connection = get_connection(db(), partner_id())
-    if values is None and connection is not None:
-        values = {name: getattr(connection, name) or "" for name in FIELDS}
-    return render_template(
-        "connection.html", connection=connection, partner=partner(), values=values or {}
-    ), status
+FIELDS = ("site", "company_id", "public_key", "client_id")  # the private key is never shown
 
 
 @bp.get("/")
 def show():
-    """The connection form and status."""
-    return _render()
+    """The connection form and status; a refused form's values (not the key) come back."""
+    connection = get_connection(db(), partner_id())
+    values = recalled().get("values")
+    if values is None and connection is not None:
+        values = {name: getattr(connection, name) or "" for name in FIELDS}
+    return render_template(
+        "connection.html", connection=connection, partner=partner(), values=values or {}
+    )
+
+
+def _typed() -> tuple[dict[str, str], ConnectionForm]:
+    values = {name: request.form.get(name, "") for name in FIELDS}
+    form = ConnectionForm(private_key=request.form.get("private_key") or None, **values)
+    return values, form
+
+
+def _saved_as(site: str, typed_site: str) -> str:
+    notes = site_notes(typed_site)
+    return f" The site was saved as {site}: {'; '.join(notes)}." if notes else ""
 
 
 @bp.post("/")
 def save():
     """Validate and store the connection; an empty private key keeps the stored one."""
-    values = {name: request.form.get(name, "") for name in FIELDS}
-    form = ConnectionForm(private_key=request.form.get("private_key") or None, **values)
+    values, form = _typed()
     try:
-        save_connection(db(), state().settings, partner(), form, now=now())
+        connection = save_connection(db(), state().settings, partner(), form, now=now())
     except InvalidInput as exc:
         db().rollback()
-        flash(str(exc), "error")
-        return _render(echoed(values), 422)
+        flash(f"Not saved: {exc}", "error")
+        return refused(url_for(".show"), values)
     db().commit()
-    flash("Connection saved. Use Authenticate to check it.", "success")
+    flash(
+        "Connection saved; it is not checked yet: use Authenticate to check it."
+        + _saved_as(connection.site, values["site"]),
+        "success",
+    )
     return redirect(url_for(".show"))
 
 
 @bp.post("/authenticate")
 def check():
-    """Call ConnectWise /system/info with the stored credentials and show the outcome."""
+    """Call ConnectWise /system/info with the values in the form; save them if they work."""
+    values, form = _typed()
     try:
         with connectwise_turn() as within:
-            info = authenticate(db(), state().settings, partner_id(), now=now(), within=within)
-    except (NotFoundError, SecretDecryptError) as exc:
-        flash(str(exc), "error")
+            info = check_and_save(db(), state().settings, partner(), form, now=now(), within=within)
+    except (InvalidInput, NotFoundError, SecretDecryptError) as exc:
+        db().rollback()
+        flash(f"Not checked, nothing saved: {exc}", "error")
+        return refused(url_for(".show"), values)
     except ConnectWiseError as exc:
-        db().commit()  # keep the failed check's outcome on the connection
-        flash_cw_error(exc)
-    else:
-        db().commit()
-        flash(f"Authenticated: ConnectWise version {info.version}.", "success")
+        db().commit()  # a failed check of the stored values is kept on the connection
+        typed_key = " Type the private key again." if form.private_key else ""
+        flash(
+            f"These credentials do not work; nothing was saved. {cw_problem(exc)}{typed_key}",
+            "error",
+        )
+        return refused(url_for(".show"), values)
+    db().commit()
+    site = get_connection(db(), partner_id()).site
+    flash(
+        f"These credentials work (ConnectWise version {info.version}) and are saved."
+        + _saved_as(site, values["site"]),
+        "success",
+    )
     return redirect(url_for(".show"))
 
 

@@ -78,7 +78,7 @@ READS: dict[str, tuple[str, ...]] = {
     "dashboard.index": (),
     "connection.show": (),
     "connection.save": ("site", "company_id", "public_key", "private_key", "client_id"),
-    "connection.check": (),
+    "connection.check": ("site", "company_id", "public_key", "private_key", "client_id"),
     "connection.integration": ("enabled",),
     "products.index": (),
     "products.save": ("cw_product_id",),
@@ -288,7 +288,9 @@ def test_no_hostile_value_anywhere_causes_a_500_or_a_write_when_refused(
                             cause = type(raised[0]).__name__ if raised else "?"
                             findings.errors.append(f"{where}: {response.status_code} {cause}")
                         now = dump()
-                        if 400 <= response.status_code < 500 and now != baseline:
+                        # 303: a refused form sent back to its page (web.common.refused).
+                        refusal = 400 <= response.status_code < 500 or response.status_code == 303
+                        if refusal and now != baseline:
                             findings.wrote_on_refusal.append(f"{where}: {response.status_code}")
                         if now != baseline:
                             new = set(misfits(now)) - set(misfits(baseline))

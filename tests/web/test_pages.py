@@ -15,7 +15,7 @@ from billing_sync.models import (
     Run,
     RunItem,
 )
-from tests.web.conftest import NOW, connect
+from tests.web.conftest import NOW, SIM_KEYS, connect
 
 
 def _text(response) -> str:
@@ -33,13 +33,52 @@ def _add_companies(session_factory, partner_id, *names):
             session.add(Company(partner_id=partner_id, external_id=f"v-{n}", name=name))
 
 
+def _authenticate(client, site: str, **overrides):
+    """Press Authenticate and save on the connection form."""
+    return client.post("/connection/authenticate", data={"site": site, **SIM_KEYS, **overrides})
+
+
 def test_connect_and_authenticate_shows_the_version(admin, simulator, session_factory):
     assert connect(admin, simulator.site).status_code == 302
-    page = _text(admin.post("/connection/authenticate", follow_redirects=True))
-    assert "Authenticated: ConnectWise version" in page
+    page = _text(admin.get("/connection/"))
+    assert "Not checked since the last change" in page and "Checked " not in page
+    response = _authenticate(admin, simulator.site, private_key="")  # the stored key
+    page = _text(admin.get(response.headers["Location"]))
+    assert "These credentials work (ConnectWise version" in page
     assert "set, ending in 4c1d".lower() in page.lower()
+    assert "Not checked since the last change" not in page and "Checked " in page
     with session_factory() as session:
         assert session.scalar(select(Connection.last_check_ok)) is True
+
+
+def test_authenticate_checks_the_typed_values_and_saves_them_only_when_they_work(
+    admin, simulator, session_factory, sim_state
+):
+    assert _authenticate(admin, simulator.site).status_code == 302  # nothing stored yet
+    with session_factory() as session:
+        stored = session.scalar(select(Connection))
+        assert (stored.public_key, stored.last_check_ok) == (SIM_KEYS["public_key"], True)
+    refused = _authenticate(admin, simulator.site, public_key="typo", private_key="wrong-key")
+    assert refused.status_code == 303 and refused.headers["Location"].endswith("/connection/")
+    page = _text(admin.get("/connection/"))
+    assert "These credentials do not work; nothing was saved" in page
+    assert 'value="typo"' in page and "wrong-key" not in page  # typed values, never the key
+    assert "Type the private key again" in page
+    with session_factory() as session:
+        stored = session.scalar(select(Connection))
+        assert (stored.public_key, stored.last_check_ok) == (SIM_KEYS["public_key"], True)
+    assert 'value="typo"' not in _text(admin.get("/connection/"))  # shown back once only
+
+
+def test_saving_says_how_the_typed_site_was_changed(admin, session_factory):
+    pasted = "127.0.0.1:8123/v4_6_release/services/system_io/Service/fv_sr100_request.rails?x=1"
+    response = connect(admin, pasted)
+    page = _text(admin.get(response.headers["Location"]))
+    assert "The site was saved as https://127.0.0.1:8123" in page
+    assert "https:// was added in front of it" in page
+    assert "the browser path after the host (/v4_6_release/" in page
+    with session_factory() as session:
+        assert session.scalar(select(Connection.site)) == "https://127.0.0.1:8123"
 
 
 def test_integration_toggle(admin, world, session_factory):
