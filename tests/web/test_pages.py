@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select, update
 
 from billing_sync.models import (
+    AdditionLink,
     Company,
     CompanyMapping,
     Connection,
+    Partner,
     Product,
     ProductMapping,
     Run,
@@ -200,8 +202,57 @@ def test_schedule_rejects_bad_zone_and_changes_nothing(admin, world, session_fac
         "enabled": "1",
     }
     response = admin.post("/schedule/", data=form)
-    assert response.status_code == 422 and "unknown time zone" in _text(response)
-    assert "No schedule yet" in _text(admin.get("/schedule/"))
+    assert response.status_code == 303  # Back and reload never post the refused form again
+    page = _text(admin.get(response.headers["Location"]))
+    assert "unknown time zone" in page and 'value="Mars/Base"' in page
+    assert "No schedule yet" in page
+
+
+def _pushed(session_factory, world, period):
+    with session_factory.begin() as session:
+        session.add(
+            AdditionLink(
+                partner_id=world.partner_id,
+                company_id=world.company_id,
+                product_id=session.scalar(select(Product.id)),
+                agreement_id=70,
+                addition_id=500,
+                last_quantity=3,
+                period=period,
+                updated_at=NOW,
+            )
+        )
+
+
+def test_a_zone_change_after_a_pushed_month_needs_a_confirmation(admin, world, session_factory):
+    _pushed(session_factory, world, date(2026, 2, 1))
+    form = {
+        "frequency": "daily",
+        "at_time": "06:30",
+        "timezone": "America/New_York",
+        "count_basis": "month_end",
+        "enabled": "1",
+    }
+    page = _text(admin.get("/schedule/"))
+    assert "also the zone of" in page and "2026-02 was already pushed in" in page
+    response = admin.post("/schedule/", data=form)
+    assert response.status_code == 303
+    page = _text(admin.get("/schedule/"))
+    assert "Tick the confirmation to move it to America/New_York" in page
+    assert 'value="America/New_York"' in page  # what was typed comes back
+    with session_factory() as session:
+        assert session.get(Partner, world.partner_id).timezone == "Europe/Amsterdam"
+    saved = admin.post("/schedule/", data={**form, "confirm_zone": "1"}, follow_redirects=True)
+    assert "Schedule saved" in _text(saved)
+    with session_factory() as session:
+        assert session.get(Partner, world.partner_id).timezone == "America/New_York"
+
+
+def test_the_schedule_page_says_the_month_close_runs_with_scheduled_runs_off(admin, world):
+    page = _text(admin.get("/schedule/"))
+    assert 'type="text"' in page and 'pattern="([01][0-9]|2[0-3]):[0-5][0-9]"' in page
+    assert "The month-close run\n      still runs at 00:15 on the 1st" in page
+    assert "weekly runs only" in page and "schedule.js" in page
 
 
 def test_runs_list_and_detail_filter(admin, world):
