@@ -325,14 +325,16 @@ def test_at_390_px_no_page_scrolls_sideways_and_company_actions_are_reachable(
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, (path, width)
     page.goto(f"{live_app}/companies/")
-    for name in ("Status", "Actions"):
-        header = page.get_by_role("columnheader", name=name)
-        header.scroll_into_view_if_needed()
-        box = header.bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, box)
-    exclude = page.get_by_role("button", name="Exclude Acme Dental")
-    exclude.scroll_into_view_if_needed()
-    expect(exclude).to_be_in_viewport()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    page.evaluate("document.querySelector('.table-wrap').scrollLeft = 0")
     snap("companies-390")
+    # Each company is a stacked card: its Status and Actions sit on screen, no sideways scroll.
+    acme = page.locator("tr", has_text="Acme Dental")
+    for label in ("Status", "Actions"):
+        cell = acme.locator(f'td[data-label="{label}"]')
+        cell.scroll_into_view_if_needed()
+        expect(cell).to_be_in_viewport()
+        box = cell.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (label, box)
+    expect(acme.locator('td[data-label="Status"]')).to_contain_text("Not synced: last run failed")
+    expect(page.get_by_role("button", name="Exclude Acme Dental")).to_be_in_viewport()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    snap("companies-390-status")

@@ -205,7 +205,7 @@ def test_schedule_rejects_bad_zone_and_changes_nothing(admin, world, session_fac
     assert response.status_code == 303  # Back and reload never post the refused form again
     page = _text(admin.get(response.headers["Location"]))
     assert "unknown time zone" in page and 'value="Mars/Base"' in page
-    assert "No schedule yet" in page
+    assert "No schedule saved yet" in page
 
 
 def _pushed(session_factory, world, period):
