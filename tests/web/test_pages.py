@@ -445,3 +445,34 @@ def test_company_status_names_the_product_of_each_problem(admin, world, session_
         session.execute(update(RunItem).values(product_id=_product_id(session_factory)))
     page = _text(admin.get("/companies/?tab=mapped"))
     assert "<strong>Password Boss Business</strong>: ambiguous additions 5, 6" in page
+
+
+def test_runs_run_detail_and_tokens_show_times_in_the_partners_zone(admin, world):
+    runs = _text(admin.get("/runs/"))
+    assert "Started (Europe/Amsterdam)" in runs and "2026-03-10 10:30 CET" in runs
+    detail = _text(admin.get(f"/runs/{world.run_id}"))
+    assert "started 2026-03-10 10:30 CET" in detail
+    admin.post("/tokens/", data={"name": "pusher", "scope": "read"})
+    tokens = _text(admin.get("/tokens/"))
+    assert "2026-03-10 10:30 CET" in tokens
+    for page in (runs, detail, tokens):
+        assert "UTC" not in page
+
+
+def test_a_running_run_says_items_are_coming_and_a_failed_one_says_why_it_has_none(
+    admin, world, session_factory
+):
+    failed = _failed_run(session_factory, world.partner_id, at=NOW)
+    assert "before it reached any company" in _text(admin.get(f"/runs/{failed}"))
+    with session_factory.begin() as session:
+        session.get(Run, failed).status = "running"
+    assert "Running — items appear as companies finish" in _text(admin.get(f"/runs/{failed}"))
+
+
+def test_every_page_links_the_favicon_and_starts_with_a_skip_link(admin, world):
+    page = _text(admin.get("/"))
+    assert 'rel="icon" href="/static/favicon.svg"' in page
+    body = page.split("<body>", 1)[1]
+    assert body.lstrip().startswith('<a class="skip-link" href="#main">Skip to content</a>')
+    assert '<main id="main"' in page
+    assert admin.get("/static/favicon.svg").status_code == 200
