@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.connectwise.errors import ConfigurationError, ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.partner_connection import (
@@ -78,10 +78,12 @@ def check():
     except ConnectWiseError as exc:
         db().commit()  # a failed check of the stored values is kept on the connection
         typed_key = " Type the private key again." if form.private_key else ""
-        flash(
-            f"These credentials do not work; nothing was saved. {cw_problem(exc)}{typed_key}",
-            "error",
+        verdict = (
+            "These credentials do not work"
+            if isinstance(exc, ConfigurationError)
+            else "ConnectWise could not be reached to check these credentials"
         )
+        flash(f"{verdict}; nothing was saved. {cw_problem(exc)}{typed_key}", "error")
         return refused(url_for(".show"), values)
     db().commit()
     site = get_connection(db(), partner_id()).site

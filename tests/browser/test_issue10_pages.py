@@ -207,6 +207,7 @@ def test_authenticate_checks_what_was_typed_and_advice_fits_the_failure(
     https_site = simulator.site.replace("http://", "https://")
     _fill_connection(page, https_site, SIM_KEYS["private_key"])
     page.get_by_role("button", name="Authenticate and save").click()
+    expect(page.get_by_role("alert")).to_contain_text("could not be reached to check")
     expect(page.get_by_role("alert")).to_contain_text("TLS failed")
     expect(page.get_by_role("alert")).to_contain_text("certificate")
     expect(page.get_by_role("alert")).not_to_contain_text("did not answer in time")
