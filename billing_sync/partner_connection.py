@@ -185,6 +185,16 @@ def _checked_ok(connection: Connection, info: SystemInfo, codebase: str, now: da
     connection.last_check_message = f"Connected to ConnectWise {info.version}"
 
 
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What checking typed credentials came to: the version, or why not; and whether the
+    outcome was noted on the stored connection (a failed check of the stored values)."""
+
+    info: SystemInfo | None
+    error: ConnectWiseError | None = None
+    noted: bool = False
+
+
 def check_and_save(
     session: Session,
     settings: Settings,
@@ -193,11 +203,11 @@ def check_and_save(
     *,
     now: datetime,
     within: float | None = None,
-) -> SystemInfo:
+) -> CheckOutcome:
     """Call /system/info with the typed values and save them only when ConnectWise accepts them.
 
-    An empty private key means the stored one. A refusal raises ConnectWiseError and saves
-    nothing; it is noted on the stored connection only when the values are the stored ones.
+    An empty private key means the stored one. A refusal saves nothing; it is noted on the
+    stored connection only when the values are the stored ones. Bad input raises InvalidInput.
     """
     checked = _validate(form, settings)
     connection = get_connection(session, partner.id)
@@ -217,15 +227,16 @@ def check_and_save(
         try:
             info = client.system_info()
         except ConnectWiseError as exc:
-            if stored and not checked.private_key and _same_member(connection, checked):
+            noted = stored and not checked.private_key and _same_member(connection, checked)
+            if noted:
                 connection.last_checked_at = now
                 connection.last_check_ok = False
                 connection.last_check_message = clip(f"{exc} — {exc.advice}")
-            raise
+            return CheckOutcome(None, exc, noted)
         codebase = client.codebase
     connection = save_connection(session, settings, partner, form, now=now)
     _checked_ok(connection, info, codebase, now)
-    return info
+    return CheckOutcome(info)
 
 
 def _same_member(connection: Connection, checked: ConnectionForm) -> bool:

@@ -70,29 +70,38 @@ def check():
     values, form = _typed()
     try:
         with connectwise_turn() as within:
-            info = check_and_save(db(), state().settings, partner(), form, now=now(), within=within)
+            outcome = check_and_save(
+                db(), state().settings, partner(), form, now=now(), within=within
+            )
     except (InvalidInput, NotFoundError, SecretDecryptError) as exc:
         db().rollback()
         flash(f"Not checked, nothing saved: {exc}", "error")
         return refused(url_for(".show"), values)
-    except ConnectWiseError as exc:
-        db().commit()  # a failed check of the stored values is kept on the connection
-        typed_key = " Type the private key again." if form.private_key else ""
-        verdict = (
-            "These credentials do not work"
-            if isinstance(exc, ConfigurationError)
-            else "ConnectWise could not be reached to check these credentials"
-        )
-        flash(f"{verdict}; nothing was saved. {cw_problem(exc)}{typed_key}", "error")
+    except ConnectWiseError as exc:  # all of this partner's ConnectWise slots are busy
+        flash(f"Not checked, nothing saved: {cw_problem(exc)}", "error")
         return refused(url_for(".show"), values)
-    db().commit()
+    db().commit()  # the saved values, or a failed check of the stored ones
+    if outcome.error is not None:
+        flash(_not_working(outcome.error, typed_key=bool(form.private_key)), "error")
+        # A failed check of the stored values is an outcome, not a refused form.
+        return redirect(url_for(".show")) if outcome.noted else refused(url_for(".show"), values)
     site = get_connection(db(), partner_id()).site
     flash(
-        f"These credentials work (ConnectWise version {info.version}) and are saved."
+        f"These credentials work (ConnectWise version {outcome.info.version}) and are saved."
         + _saved_as(site, values["site"]),
         "success",
     )
     return redirect(url_for(".show"))
+
+
+def _not_working(exc: ConnectWiseError, *, typed_key: bool) -> str:
+    verdict = (
+        "These credentials do not work"
+        if isinstance(exc, ConfigurationError)
+        else "ConnectWise could not be reached to check these credentials"
+    )
+    again = " Type the private key again." if typed_key else ""
+    return f"{verdict}; nothing was saved. {cw_problem(exc)}{again}"
 
 
 @bp.post("/integration")
