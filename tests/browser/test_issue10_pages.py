@@ -110,6 +110,8 @@ def test_screens_of_the_issue10_pages(page, live_app, failed_after_success, snap
     page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, live_app, "viewer@acme.test")
+    page.goto(f"{live_app}/companies/")
+    snap("viewer-companies")
     page.goto(f"{live_app}/schedule/")
     snap("403")
     assert re.search(r"403", page.content())
