@@ -14,7 +14,7 @@ from billing_sync.closing import frozen_counts
 from billing_sync.counting import CountKey, live_counts, month_end_counts
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import Company, CompanyMapping, Partner, Product, Run, RunItem
-from billing_sync.page_queries import CompanyRow, last_sync_outcomes
+from billing_sync.page_queries import CompanyRow, with_sync_status
 from billing_sync.periods import Period, require_aware
 from billing_sync.sync.report import ItemReport, RunReport
 from billing_sync.validation import MAX_ID
@@ -122,12 +122,7 @@ def company_statuses(
     if after is not None:
         query = query.where(Company.external_id > after)
     rows = session.execute(query).all()
-    outcomes = last_sync_outcomes(session, partner_id, [row[0] for row in rows])
-    listed = []
-    for row in rows:
-        last_sync, problems = outcomes.get(row[0], (None, []))
-        listed.append(CompanyRow(*row, last_sync=last_sync, problems=problems))
-    return listed
+    return with_sync_status(session, partner_id, rows)
 
 
 @dataclass(frozen=True)

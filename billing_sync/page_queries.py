@@ -24,6 +24,13 @@ from billing_sync.models import (
 )
 from billing_sync.periods import Period, latest_closed_period
 from billing_sync.sync.handle import OPEN_STATUSES
+from billing_sync.sync_status import (
+    ItemProblem,
+    RunFailure,
+    last_sync_outcomes,
+    latest_finished_run,
+    whole_run_failure,
+)
 
 TABS = ("mapped", "unmatched", "excluded")
 ACTIONS = ("create", "update", "unchanged", "skipped", "error")
@@ -58,7 +65,9 @@ class CompanyRow:
     agreement_name: str | None
     matched_by: str | None
     last_sync: datetime | None = None
-    problems: list[tuple[str, str | None]] = field(default_factory=list)  # (error, advice)
+    problems: list[ItemProblem] = field(default_factory=list)
+    # The latest run failed as a whole before it reached this company (mapped ones only).
+    failure: RunFailure | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class Dashboard:
     products_mapped: int
     products_total: int
     problems: list[ItemRow]
+    failure: RunFailure | None = None  # the last run failed as a whole (it names why)
 
 
 def _like(text: str) -> str:
@@ -164,56 +174,27 @@ def company_page(
         .order_by(func.lower(Company.name), Company.id)
     )
     rows = session.execute(query.limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
-    outcomes = last_sync_outcomes(session, partner_id, [row[0] for row in rows])
-    items = []
-    for row in rows:
-        last_sync, problems = outcomes.get(row[0], (None, []))
-        items.append(CompanyRow(*row, last_sync=last_sync, problems=problems))
+    items = with_sync_status(session, partner_id, rows)
     return Page(items, total or 0, max(page, 1), per_page)
 
 
-def last_sync_outcomes(
-    session: Session, partner_id: int, company_ids: list[int]
-) -> dict[int, tuple[datetime, list[tuple[str, str | None]]]]:
-    """Per company: when the latest real run touched it, and that run's errors for it."""
-    if not company_ids:
-        return {}
-    latest_query = (
-        select(RunItem.company_id, func.max(RunItem.run_id))
-        .join(Run, Run.id == RunItem.run_id)
-        .where(
-            RunItem.partner_id == partner_id,
-            RunItem.company_id.in_(company_ids),
-            Run.dry_run.is_(False),
+def with_sync_status(session: Session, partner_id: int, rows: list) -> list[CompanyRow]:
+    """Company rows with their latest sync outcome and the last run's failure if it missed them."""
+    outcomes = last_sync_outcomes(session, partner_id, [row[0] for row in rows])
+    failure = whole_run_failure(latest_finished_run(session, partner_id))
+    items = []
+    for row in rows:
+        last_sync, run_id, problems = outcomes.get(row[0], (None, None, []))
+        missed = failure if failure is not None and run_id != failure.run_id else None
+        items.append(
+            CompanyRow(
+                *row,
+                last_sync=last_sync,
+                problems=problems,
+                failure=missed if row[3] == "mapped" else None,
+            )
         )
-        .group_by(RunItem.company_id)
-    )
-    latest = {company_id: run_id for company_id, run_id in session.execute(latest_query)}
-    if not latest:
-        return {}
-    # Two steps, because joining the grouped subquery back makes SQLite scan the whole ledger;
-    # fetching by run id uses the run index and touches only the few runs that matter.
-    query = (
-        select(
-            RunItem.company_id,
-            RunItem.run_id,
-            Run.started_at,
-            RunItem.action,
-            RunItem.error,
-            RunItem.advice,
-        )
-        .join(Run, Run.id == RunItem.run_id)
-        .where(RunItem.run_id.in_(set(latest.values())), RunItem.company_id.in_(list(latest)))
-        .order_by(RunItem.id)
-    )
-    outcomes: dict[int, tuple[datetime, list]] = {}
-    for company_id, run_id, started_at, action, error, advice in session.execute(query):
-        if latest[company_id] != run_id:
-            continue
-        _, problems = outcomes.setdefault(company_id, (started_at, []))
-        if action == "error" or error:
-            problems.append((error or action, advice))
-    return outcomes
+    return items
 
 
 def get_company(session: Session, partner_id: int, company_id: int) -> Company:
@@ -326,11 +307,7 @@ def dashboard(session: Session, partner_id: int) -> Dashboard:
     """Integration status, last and running run, next run, mapping counts and open problems."""
     partner = session.get(Partner, partner_id)
     real = select(Run).where(Run.partner_id == partner_id, Run.dry_run.is_(False))
-    last_run = session.scalar(
-        real.where(Run.status.not_in(OPEN_STATUSES))
-        .order_by(Run.started_at.desc(), Run.id.desc())
-        .limit(1)
-    )
+    last_run = latest_finished_run(session, partner_id)
     running = session.scalar(
         real.where(Run.status.in_(OPEN_STATUSES)).order_by(Run.started_at.desc()).limit(1)
     )
@@ -351,6 +328,7 @@ def dashboard(session: Session, partner_id: int) -> Dashboard:
         products_mapped=mapped or 0,
         products_total=session.scalar(select(func.count(Product.id))) or 0,
         problems=problems,
+        failure=whole_run_failure(last_run),
     )
 
 

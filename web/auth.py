@@ -40,6 +40,9 @@ PUBLIC_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.readyz", "ops.me
 TOKEN_BLUEPRINTS = {"api", "api_docs"}
 # What a viewer (finance staff) may read; every write needs an admin.
 VIEWER_BLUEPRINTS = {"auth", "dashboard", "runs", "usage", "tokens"}
+# Pages of admin blueprints a viewer may read too: the companies' sync status (read-only).
+VIEWER_ENDPOINTS = {"companies.index"}
+VIEWER_REFUSED = "This action needs an admin; you are signed in as a viewer."
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_NEXT = 1000  # a longer ?next= is dropped: a redirect never carries a 20 KB Location
 SIGNED_IN_AT = "signed_in_at"  # session key: POSIX seconds of the sign-in, by the app's clock
@@ -109,12 +112,9 @@ def _guard():
     if current_user.is_admin or endpoint == "auth.logout":
         return None
     view = current_app.view_functions.get(endpoint)
-    if (
-        request.method not in READ_METHODS
-        or request.blueprint not in VIEWER_BLUEPRINTS
-        or getattr(view, "admin_only", False)
-    ):
-        abort(403)
+    readable = request.blueprint in VIEWER_BLUEPRINTS or endpoint in VIEWER_ENDPOINTS
+    if request.method not in READ_METHODS or not readable or getattr(view, "admin_only", False):
+        abort(403, description=VIEWER_REFUSED)
     return None
 
 

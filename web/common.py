@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
 
-from flask import flash, request
+from flask import flash, redirect, request, session
 from flask_login import current_user
 
 from billing_sync import validation
@@ -58,6 +58,27 @@ def search_arg(name: str = "q", default: str = "", *, form: bool = False) -> str
 def echoed(values: dict[str, str]) -> dict[str, str]:
     """A refused form's values as the page shows them again: each cut to ECHO_LENGTH."""
     return {name: value[:ECHO_LENGTH] for name, value in values.items()}
+
+
+REFUSED_FORM = "refused_form"  # session key: what a refused form carries to the page it returns to
+
+
+def refused(target: str, values: dict[str, str] | None = None, **extra):
+    """Send a refused form back to its page (303, so Back and reload never post it again).
+
+    The flash already says why; `values` (never a secret: callers leave those out) and `extra`
+    come back once, on the next GET of `target`, through `recalled()`.
+    """
+    session[REFUSED_FORM] = {"path": target, "values": echoed(values or {}), **extra}
+    return redirect(target, code=303)
+
+
+def recalled() -> dict:
+    """What the form refused just before carried to this page, once; {} otherwise."""
+    stash = session.pop(REFUSED_FORM, None)
+    if not isinstance(stash, dict) or stash.get("path") != request.full_path.rstrip("?"):
+        return {}
+    return stash
 
 
 @contextmanager

@@ -7,29 +7,21 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from billing_sync.errors import InvalidInput
 from billing_sync.partners import BASES, update_partner_settings
 from billing_sync.scheduler.due import FREQUENCIES, WEEKDAYS
-from billing_sync.scheduler.service import get_schedule, next_runs, set_schedule
+from billing_sync.scheduler.service import (
+    get_schedule,
+    last_pushed_period,
+    next_runs,
+    set_schedule,
+)
 from billing_sync.validation import whole_number
-from web.common import echoed, partner, partner_id
+from web.common import partner, partner_id, recalled, refused
 from web.state import db, now, state
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
+FIELDS = ("frequency", "weekday", "at_time", "timezone", "count_basis", "enabled")
 
 
-def _render(values: dict[str, str], status: int = 200):
-    return render_template(
-        "schedule.html",
-        values=values,
-        partner=partner(),
-        next=next_runs(db(), partner_id()),
-        frequencies=FREQUENCIES,
-        weekdays=WEEKDAYS,
-        bases=BASES,
-    ), status
-
-
-@bp.get("/")
-def show():
-    """The schedule form with the next run in the partner's zone."""
+def _stored() -> dict[str, str]:
     schedule, current = get_schedule(db(), partner_id()), partner()
     values = {
         "frequency": "daily",
@@ -46,16 +38,47 @@ def show():
             at_time=schedule.at_time,
             enabled="1" if schedule.enabled else "",
         )
-    return _render(values)
+    return values
+
+
+@bp.get("/")
+def show():
+    """The schedule form with the next run in the partner's zone."""
+    back = recalled()
+    return render_template(
+        "schedule.html",
+        values=back.get("values") or _stored(),
+        confirm_zone=back.get("confirm_zone", False),
+        partner=partner(),
+        next=next_runs(db(), partner_id()),
+        pushed=last_pushed_period(db(), partner_id()),
+        month_close_at=state().settings.month_close_at,
+        frequencies=FREQUENCIES,
+        weekdays=WEEKDAYS,
+        bases=BASES,
+    )
+
+
+def _zone_change_refused(values: dict[str, str]) -> str | None:
+    """Why a zone change needs a confirmation first, when a month was already pushed."""
+    current = partner().timezone
+    pushed = last_pushed_period(db(), partner_id())
+    if values["timezone"] == current or pushed is None or request.form.get("confirm_zone"):
+        return None
+    return (
+        f"Not saved: the time zone also decides where each billing month ends, and "
+        f"{pushed:%Y-%m} was already pushed in {current}. Tick the confirmation to move it to "
+        f"{values['timezone']}."
+    )
 
 
 @bp.post("/")
 def save():
     """Store the schedule, zone and basis together, or change nothing."""
-    values = {
-        name: request.form.get(name, "").strip()
-        for name in ("frequency", "weekday", "at_time", "timezone", "count_basis", "enabled")
-    }
+    values = {name: request.form.get(name, "").strip() for name in FIELDS}
+    if (refusal := _zone_change_refused(values)) is not None:
+        flash(refusal, "error")
+        return refused(url_for(".show"), values, confirm_zone=True)
     try:
         weekday = (
             whole_number(values["weekday"], "weekday", low=0, high=6)
@@ -77,8 +100,8 @@ def save():
         )
     except InvalidInput as exc:
         db().rollback()
-        flash(str(exc), "error")
-        return _render(echoed(values), 422)
+        flash(f"Not saved: {exc}", "error")
+        return refused(url_for(".show"), values)
     db().commit()
     flash("Schedule saved.", "success")
     return redirect(url_for(".show"))

@@ -8,10 +8,14 @@ from billing_sync import page_queries
 from billing_sync.usage import UsageImportError, import_usage_csv
 from web.auth import admin_only
 from web.charts import line_chart
-from web.common import page_arg, partner, partner_id, search_arg
+from web.common import page_arg, partner, partner_id, recalled, refused, search_arg
 from web.state import db, now
 
 bp = Blueprint("usage", __name__, url_prefix="/usage")
+# A rejected file's problems travel to the page in the session cookie (about 4 KB at most):
+# the first few, each cut short; the count says how many more there are.
+LISTED_PROBLEMS = 20
+PROBLEM_CHARS = 120
 
 
 def _chart(company_id: int | None = None):
@@ -45,19 +49,24 @@ def company(company_id: int):
 @bp.route("/upload", methods=["GET", "POST"])
 @admin_only
 def upload():
-    """Import a seats CSV: all rows or none, with every rejected line listed."""
+    """Import a seats CSV: all rows or none; a rejection lists its first problems by line."""
     if request.method == "GET":
-        return render_template("usage_upload.html", errors=[])
+        back = recalled()
+        return render_template(
+            "usage_upload.html", errors=back.get("problems", []), more=back.get("more", 0)
+        )
     file = request.files.get("file")
     if file is None or not file.filename:
         flash("Choose a CSV file to upload.", "error")
-        return render_template("usage_upload.html", errors=[]), 422
+        return refused(url_for(".upload"))
     try:
         summary = import_usage_csv(db(), partner_id(), file.stream, now=now())
     except UsageImportError as exc:
         db().rollback()
         flash(f"The file was rejected: {exc.total:,} problem(s); nothing was imported.", "error")
-        return render_template("usage_upload.html", errors=exc.errors, more=exc.more), 422
+        listed = exc.errors[:LISTED_PROBLEMS]
+        problems = [{"line": e.line, "message": e.message[:PROBLEM_CHARS]} for e in listed]
+        return refused(url_for(".upload"), problems=problems, more=exc.total - len(listed))
     db().commit()
     flash(
         f"Imported {summary.rows} rows: {summary.companies_created} new companies, "

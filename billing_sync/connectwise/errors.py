@@ -110,6 +110,17 @@ class ConnectionFailed(TransientError):
     """Network error or timeout after every allowed retry."""
 
 
+class CertificateRefused(ConnectionFailed):
+    """TLS failed: the site's certificate is not trusted or not issued for its host name."""
+
+    advice = (
+        "The site's HTTPS certificate was refused, so no credentials were sent: check that the "
+        "site is spelled as on its certificate (e.g. na.myconnectwise.net, not an IP address or "
+        "an alias), and for an on-premise server that its certificate is valid, not expired, and "
+        "issued by an authority this server trusts. Retrying will not help."
+    )
+
+
 class DeadlineExceeded(ConnectionFailed):
     """No complete answer within the call's total deadline (connect, retries and the whole body)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -14,6 +15,32 @@ ALLOW_ADVICE = (
 )
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# The codebase a ConnectWise browser URL carries after the host, e.g. /v4_6_release/services/...
+CODEBASE_PATH = re.compile(r"/v\d+(?:_\d+)*(?:_release)?(?:/.*)?", re.IGNORECASE)
+SHOWN_PATH = 40  # characters of a left-out path the message repeats
+
+
+def tidy_site(site: str) -> tuple[str, list[str]]:
+    """A typed site made usable, and what was changed to make it so, said in words.
+
+    A bare host gets https://; a URL pasted from the browser (host + /v4_6_release/...) keeps
+    its host only. Anything else is left as typed for check_site to judge.
+    """
+    raw = (site or "").strip()
+    notes = []
+    if raw and "://" not in raw:
+        raw = f"https://{raw}"
+        notes.append("https:// was added in front of it")
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        return raw, notes
+    if parts.scheme and parts.netloc and CODEBASE_PATH.fullmatch(parts.path):
+        left_out = raw[len(f"{parts.scheme}://{parts.netloc}") :]
+        shown = left_out if len(left_out) <= SHOWN_PATH else left_out[:SHOWN_PATH] + "…"
+        notes.append(f"the browser path after the host ({shown}) was left out")
+        raw = f"{parts.scheme}://{parts.netloc}"
+    return raw, notes
 
 
 def check_site(site: str, allow_private_hosts: bool) -> str:

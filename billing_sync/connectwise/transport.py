@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
@@ -15,6 +15,7 @@ from billing_sync import metrics
 from billing_sync.connectwise.deadline import Call, DeadlineAdapter, current_call
 from billing_sync.connectwise.errors import (
     AuthenticationError,
+    CertificateRefused,
     ConnectionFailed,
     ConnectWiseError,
     DeadlineExceeded,
@@ -206,6 +207,8 @@ def error_for_exception(method: str, path: str, exc: requests.RequestException) 
             f"POST {path}: no answer from ConnectWise ({type(reason).__name__}); "
             "the addition may or may not have been created."
         )
+    if isinstance(exc, requests.exceptions.SSLError) or isinstance(reason, SSLError):
+        return CertificateRefused(f"{method} {path}: TLS failed: {_tls_problem(reason)}.")
     # Exhausted retries arrive as a plain ConnectionError; the urllib3 reason says what happened.
     if isinstance(reason, NewConnectionError):  # a subclass of the timeouts, so test it first
         kind = "could not connect"
@@ -214,6 +217,20 @@ def error_for_exception(method: str, path: str, exc: requests.RequestException) 
     else:
         kind = "connection failed"
     return ConnectionFailed(f"{method} {path}: {kind} ({type(reason).__name__}).")
+
+
+def _tls_problem(reason: BaseException) -> str:
+    """What TLS refused, in words: the certificate check's own message when there is one."""
+    cause: BaseException | None = reason
+    for _ in range(5):  # urllib3 wraps ssl's error once or twice; never follow a cycle
+        if cause is None:
+            break
+        verify = getattr(cause, "verify_message", None)
+        if verify:
+            return f"certificate not accepted ({verify})"
+        wrapped = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+        cause = wrapped or cause.__context__
+    return f"secure connection failed ({clip(str(reason), 200)})"
 
 
 def _reason(exc: requests.RequestException) -> BaseException:

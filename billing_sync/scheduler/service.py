@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing_sync.errors import InvalidInput
-from billing_sync.models import AlertSettings, Partner, Schedule
+from billing_sync.models import AdditionLink, AlertSettings, Partner, Schedule
 from billing_sync.scheduler import due
 from billing_sync.scheduler.alerts import parse_recipients, validate_webhook_url
 
@@ -137,6 +137,17 @@ def next_runs(session: Session, partner_id: int) -> NextRuns | None:
         next_month_close_at=schedule.next_month_close_at,
         last_run_at=schedule.last_run_at,
         last_month_close_period=schedule.last_month_close_period,
+    )
+
+
+def last_pushed_period(session: Session, partner_id: int) -> date | None:
+    """The newest month-end period pushed to ConnectWise for the partner, if any.
+
+    Its zone decided where that month ended: moving the zone now moves the boundaries of the
+    months still to push, and an older month is never pushed again.
+    """
+    return session.scalar(
+        select(func.max(AdditionLink.period)).where(AdditionLink.partner_id == partner_id)
     )
 
 

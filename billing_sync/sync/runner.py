@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -88,7 +89,13 @@ def begin_run(
             lease = acquire_lease(factory, partner_id, new_holder(), seconds=hold)
             if lease is None:
                 held = current_lease(session, partner_id)
-                since = f" (started {held.acquired_at:%Y-%m-%d %H:%M} UTC)" if held else ""
+                # The partner's zone, like every time its pages show.
+                zone = ZoneInfo(partner.timezone)
+                since = (
+                    f" (started {held.acquired_at.astimezone(zone):%Y-%m-%d %H:%M %Z})"
+                    if held
+                    else ""
+                )
                 raise RunInProgress(
                     f"a sync for {partner.name} is already running{since}; wait for it to finish"
                 )

@@ -133,3 +133,30 @@ def test_plain_http_is_refused_for_public_hosts(public_dns):
     with pytest.raises(InvalidSite, match="plain http") as caught:
         check_site("http://na.myconnectwise.net", allow_private_hosts=False)
     assert "https://" in caught.value.advice
+
+
+@pytest.mark.parametrize(
+    ("typed", "tidied", "notes"),
+    [
+        ("na.myconnectwise.net", "https://na.myconnectwise.net", ["https:// was added"]),
+        ("https://eu.myconnectwise.net", "https://eu.myconnectwise.net", []),
+        (
+            "https://na.myconnectwise.net/v4_6_release/services/system_io/Service/"
+            "fv_sr100_request.rails?service_recid=12",
+            "https://na.myconnectwise.net",
+            ["browser path after the host (/v4_6_release/services/system_io/Service…) was left"],
+        ),
+        (
+            "na.myconnectwise.net/v2025_1/ConnectWise.aspx",
+            "https://na.myconnectwise.net",
+            ["https:// was added", "(/v2025_1/ConnectWise.aspx) was left out"],
+        ),
+        ("https://cw.example.com/login", "https://cw.example.com/login", []),  # check_site judges
+    ],
+)
+def test_tidy_site_adds_the_scheme_and_trims_a_browser_path_and_says_so(typed, tidied, notes):
+    site, said = hosts.tidy_site(typed)
+    assert site == tidied
+    assert len(said) == len(notes)
+    for note, words in zip(said, notes, strict=True):
+        assert words in note

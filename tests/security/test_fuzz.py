@@ -78,7 +78,7 @@ READS: dict[str, tuple[str, ...]] = {
     "dashboard.index": (),
     "connection.show": (),
     "connection.save": ("site", "company_id", "public_key", "private_key", "client_id"),
-    "connection.check": (),
+    "connection.check": ("site", "company_id", "public_key", "private_key", "client_id"),
     "connection.integration": ("enabled",),
     "products.index": (),
     "products.save": ("cw_product_id",),
@@ -89,7 +89,15 @@ READS: dict[str, tuple[str, ...]] = {
     "companies.exclude": ("tab",),
     "companies.include": (),
     "schedule.show": (),
-    "schedule.save": ("frequency", "weekday", "at_time", "timezone", "count_basis", "enabled"),
+    "schedule.save": (
+        "frequency",
+        "weekday",
+        "at_time",
+        "timezone",
+        "count_basis",
+        "enabled",
+        "confirm_zone",
+    ),
     "sync.index": (),
     "sync.preview": (),
     "sync.show_preview": ("page",),
@@ -134,6 +142,7 @@ BENIGN = {
     "private_key": "",  # keeps the stored key
     "client_id": SIM_KEYS["client_id"],
     "enabled": "1",
+    "confirm_zone": "1",
     "cw_product_id": "1",
     "tab": "mapped",
     "q": "Acme",
@@ -300,7 +309,9 @@ def test_no_hostile_value_anywhere_causes_a_500_or_a_write_when_refused(
                             cause = type(raised[0]).__name__ if raised else "?"
                             findings.errors.append(f"{where}: {response.status_code} {cause}")
                         now = dump()
-                        if 400 <= response.status_code < 500 and now != baseline:
+                        # 303: a refused form sent back to its page (web.common.refused).
+                        refusal = 400 <= response.status_code < 500 or response.status_code == 303
+                        if refusal and now != baseline:
                             findings.wrote_on_refusal.append(f"{where}: {response.status_code}")
                         if now != baseline:
                             new = set(misfits(now)) - set(misfits(baseline))

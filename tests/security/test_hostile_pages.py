@@ -13,7 +13,7 @@ import requests
 from waitress import create_server
 
 from billing_sync.partners import create_user, get_partner
-from tests.security.hostile import NOW, add_partner, answer_json, drip_body
+from tests.security.hostile import CLIENT_ID, NOW, add_partner, answer_json, drip_body
 from web import create_app
 
 PAGE = 1.5  # BILLING_SYNC_CW_PAGE_TIMEOUT for these tests
@@ -95,11 +95,18 @@ def requests_session(signed: requests.Session) -> requests.Session:
 
 
 def test_authenticate_on_a_dripping_connectwise_answers_within_the_page_wait(live):
-    base, _dripping = live
+    base, dripping = live
     alpha = signed_in(base, "admin@alpha.test")
 
     started = time.monotonic()
-    answer = alpha.post(f"{base}/connection/authenticate", timeout=30)
+    stored = {  # the stored values, as the form shows them (an empty private key: the stored one)
+        "site": dripping.site,
+        "company_id": "acme",
+        "public_key": "pub-key",
+        "private_key": "",
+        "client_id": CLIENT_ID,
+    }
+    answer = alpha.post(f"{base}/connection/authenticate", data=stored, timeout=30)
     took = time.monotonic() - started
 
     assert answer.status_code == 200  # followed the redirect back to the connection page

@@ -335,3 +335,12 @@ def test_connectwise_calls_never_exceed_the_configured_concurrency(
 
     assert report.status == "succeeded"
     assert client.peak == concurrency
+
+
+def test_already_running_names_the_start_in_the_partners_zone(session_factory, settings, world):
+    with session_factory.begin() as session:
+        session.get(Partner, world.partner_id).timezone = "Europe/Amsterdam"
+    assert acquire_lease(session_factory, world.partner_id, "other-process", seconds=60)
+
+    with pytest.raises(RunInProgress, match=r"already running \(started [\d-]+ [\d:]+ CES?T\)"):
+        sync(session_factory, settings, world)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from billing_sync.models import (
+    AdditionLink,
     Company,
     CompanyMapping,
     Connection,
@@ -15,9 +16,10 @@ from billing_sync.models import (
     Product,
     ProductMapping,
     Run,
+    RunItem,
     Seat,
 )
-from tests.web.conftest import connect
+from tests.web.conftest import NOW, SIM_KEYS, connect
 
 
 def _text(response) -> str:
@@ -35,13 +37,52 @@ def _add_companies(session_factory, partner_id, *names):
             session.add(Company(partner_id=partner_id, external_id=f"v-{n}", name=name))
 
 
+def _authenticate(client, site: str, **overrides):
+    """Press Authenticate and save on the connection form."""
+    return client.post("/connection/authenticate", data={"site": site, **SIM_KEYS, **overrides})
+
+
 def test_connect_and_authenticate_shows_the_version(admin, simulator, session_factory):
     assert connect(admin, simulator.site).status_code == 302
-    page = _text(admin.post("/connection/authenticate", follow_redirects=True))
-    assert "Authenticated: ConnectWise version" in page
+    page = _text(admin.get("/connection/"))
+    assert "Not checked since the last change" in page and "Checked " not in page
+    response = _authenticate(admin, simulator.site, private_key="")  # the stored key
+    page = _text(admin.get(response.headers["Location"]))
+    assert "These credentials work (ConnectWise version" in page
     assert "set, ending in 4c1d".lower() in page.lower()
+    assert "Not checked since the last change" not in page and "Checked " in page
     with session_factory() as session:
         assert session.scalar(select(Connection.last_check_ok)) is True
+
+
+def test_authenticate_checks_the_typed_values_and_saves_them_only_when_they_work(
+    admin, simulator, session_factory, sim_state
+):
+    assert _authenticate(admin, simulator.site).status_code == 302  # nothing stored yet
+    with session_factory() as session:
+        stored = session.scalar(select(Connection))
+        assert (stored.public_key, stored.last_check_ok) == (SIM_KEYS["public_key"], True)
+    refused = _authenticate(admin, simulator.site, public_key="typo", private_key="wrong-key")
+    assert refused.status_code == 303 and refused.headers["Location"].endswith("/connection/")
+    page = _text(admin.get("/connection/"))
+    assert "These credentials do not work; nothing was saved" in page
+    assert 'value="typo"' in page and "wrong-key" not in page  # typed values, never the key
+    assert "Type the private key again" in page
+    with session_factory() as session:
+        stored = session.scalar(select(Connection))
+        assert (stored.public_key, stored.last_check_ok) == (SIM_KEYS["public_key"], True)
+    assert 'value="typo"' not in _text(admin.get("/connection/"))  # shown back once only
+
+
+def test_saving_says_how_the_typed_site_was_changed(admin, session_factory):
+    pasted = "127.0.0.1:8123/v4_6_release/services/system_io/Service/fv_sr100_request.rails?x=1"
+    response = connect(admin, pasted)
+    page = _text(admin.get(response.headers["Location"]))
+    assert "The site was saved as https://127.0.0.1:8123" in page
+    assert "https:// was added in front of it" in page
+    assert "the browser path after the host (/v4_6_release/" in page
+    with session_factory() as session:
+        assert session.scalar(select(Connection.site)) == "https://127.0.0.1:8123"
 
 
 def test_integration_toggle(admin, world, session_factory):
@@ -163,8 +204,57 @@ def test_schedule_rejects_bad_zone_and_changes_nothing(admin, world, session_fac
         "enabled": "1",
     }
     response = admin.post("/schedule/", data=form)
-    assert response.status_code == 422 and "unknown time zone" in _text(response)
-    assert "No schedule yet" in _text(admin.get("/schedule/"))
+    assert response.status_code == 303  # Back and reload never post the refused form again
+    page = _text(admin.get(response.headers["Location"]))
+    assert "unknown time zone" in page and 'value="Mars/Base"' in page
+    assert "No schedule saved yet" in page
+
+
+def _pushed(session_factory, world, period):
+    with session_factory.begin() as session:
+        session.add(
+            AdditionLink(
+                partner_id=world.partner_id,
+                company_id=world.company_id,
+                product_id=session.scalar(select(Product.id)),
+                agreement_id=70,
+                addition_id=500,
+                last_quantity=3,
+                period=period,
+                updated_at=NOW,
+            )
+        )
+
+
+def test_a_zone_change_after_a_pushed_month_needs_a_confirmation(admin, world, session_factory):
+    _pushed(session_factory, world, date(2026, 2, 1))
+    form = {
+        "frequency": "daily",
+        "at_time": "06:30",
+        "timezone": "America/New_York",
+        "count_basis": "month_end",
+        "enabled": "1",
+    }
+    page = _text(admin.get("/schedule/"))
+    assert "also the zone of" in page and "2026-02 was already pushed in" in page
+    response = admin.post("/schedule/", data=form)
+    assert response.status_code == 303
+    page = _text(admin.get("/schedule/"))
+    assert "Tick the confirmation to move it to America/New_York" in page
+    assert 'value="America/New_York"' in page  # what was typed comes back
+    with session_factory() as session:
+        assert session.get(Partner, world.partner_id).timezone == "Europe/Amsterdam"
+    saved = admin.post("/schedule/", data={**form, "confirm_zone": "1"}, follow_redirects=True)
+    assert "Schedule saved" in _text(saved)
+    with session_factory() as session:
+        assert session.get(Partner, world.partner_id).timezone == "America/New_York"
+
+
+def test_the_schedule_page_says_the_month_close_runs_with_scheduled_runs_off(admin, world):
+    page = _text(admin.get("/schedule/"))
+    assert 'type="text"' in page and 'pattern="([01][0-9]|2[0-3]):[0-5][0-9]"' in page
+    assert "The month-close run\n      still runs at 00:15 on the 1st" in page
+    assert "weekly runs only" in page and "schedule.js" in page
 
 
 def test_runs_list_and_detail_filter(admin, world):
@@ -210,8 +300,10 @@ def test_usage_upload_rejects_the_whole_file_with_line_errors(admin, world, sess
         data={"file": (_bytes(csv), "seats.csv")},
         content_type="multipart/form-data",
     )
-    assert response.status_code == 422
-    assert "nothing was imported" in _text(response) and "<td>3</td>" in _text(response)
+    assert response.status_code == 303  # Back after a rejected file asks nothing
+    page = _text(admin.get(response.headers["Location"]))
+    assert "nothing was imported" in page and "<td>3</td>" in page
+    assert "<td>3</td>" not in _text(admin.get("/usage/upload"))  # shown once
     with session_factory() as session:
         assert session.scalar(select(Company).where(Company.external_id == "c-9")) is None
 
@@ -383,3 +475,78 @@ def test_company_status_shows_the_latest_runs_error_and_advice(admin, world):
     page = _text(admin.get("/companies/?tab=mapped"))
     assert "ambiguous additions 5, 6" in page and "Cancel one of them" in page
     assert "2026-03-10 10:30 CET" in page  # last sync in the partner's zone
+
+
+def _failed_run(session_factory, partner_id, *, at, message="GET /finance/agreements -> 401"):
+    with session_factory.begin() as session:
+        run = Run(
+            partner_id=partner_id,
+            trigger="schedule",
+            dry_run=False,
+            status="failed",
+            basis="month_end",
+            started_at=at,
+            finished_at=at,
+            message=message,
+        )
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def test_company_status_says_not_synced_when_the_latest_run_failed_as_a_whole(
+    admin, world, session_factory
+):
+    later = NOW + timedelta(hours=2)
+    run_id = _failed_run(session_factory, world.partner_id, at=later)
+    page = _text(admin.get("/companies/?tab=mapped"))
+    assert "Not synced: last run failed — GET /finance/agreements -&gt; 401" in page
+    assert f"Run {run_id}</a>, 2026-03-10 12:30 CET" in page
+    assert "ambiguous additions 5, 6" not in page  # the older outcome is not shown as current
+    assert '<span class="good">OK</span>' not in page
+
+
+def test_dashboard_says_the_last_run_failed_and_why(admin, world, session_factory):
+    _failed_run(session_factory, world.partner_id, at=NOW + timedelta(hours=2))
+    page = _text(admin.get("/"))
+    assert "None in the last run" not in page
+    assert "The last run failed" in page and "GET /finance/agreements -&gt; 401" in page
+    assert "No item was synced" in page
+
+
+def test_company_status_names_the_product_of_each_problem(admin, world, session_factory):
+    with session_factory.begin() as session:
+        session.execute(update(RunItem).values(product_id=_product_id(session_factory)))
+    page = _text(admin.get("/companies/?tab=mapped"))
+    assert "<strong>Password Boss Business</strong>: ambiguous additions 5, 6" in page
+
+
+def test_runs_run_detail_and_tokens_show_times_in_the_partners_zone(admin, world):
+    runs = _text(admin.get("/runs/"))
+    assert "Started (Europe/Amsterdam)" in runs and "2026-03-10 10:30 CET" in runs
+    detail = _text(admin.get(f"/runs/{world.run_id}"))
+    assert "started 2026-03-10 10:30 CET" in detail
+    admin.post("/tokens/", data={"name": "pusher", "scope": "read"})
+    tokens = _text(admin.get("/tokens/"))
+    assert "2026-03-10 10:30 CET" in tokens
+    for page in (runs, detail, tokens):
+        assert "UTC" not in page
+
+
+def test_a_running_run_says_items_are_coming_and_a_failed_one_says_why_it_has_none(
+    admin, world, session_factory
+):
+    failed = _failed_run(session_factory, world.partner_id, at=NOW)
+    assert "before it reached any company" in _text(admin.get(f"/runs/{failed}"))
+    with session_factory.begin() as session:
+        session.get(Run, failed).status = "running"
+    assert "Running — items appear as companies finish" in _text(admin.get(f"/runs/{failed}"))
+
+
+def test_every_page_links_the_favicon_and_starts_with_a_skip_link(admin, world):
+    page = _text(admin.get("/"))
+    assert 'rel="icon" href="/static/favicon.svg"' in page
+    body = page.split("<body>", 1)[1]
+    assert body.lstrip().startswith('<a class="skip-link" href="#main">Skip to content</a>')
+    assert '<main id="main"' in page
+    assert admin.get("/static/favicon.svg").status_code == 200

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from billing_sync.models import CompanyMapping, Connection
-from tests.web.conftest import PASSWORD, connect, login
+from tests.web.conftest import PASSWORD, SIM_KEYS, connect, login
 from web import create_app
 
 PUBLIC = {"auth.login", "static", "api_docs.openapi_json", "api_docs.reference"} | {
@@ -68,10 +68,23 @@ def test_viewer_gets_403_on_every_write(app, world, viewer):
 
 
 @pytest.mark.parametrize(
-    "path", ["/connection/", "/products/", "/companies/", "/schedule/", "/sync/", "/usage/upload"]
+    "path",
+    ["/connection/", "/products/", "/companies/{company}", "/schedule/", "/sync/", "/usage/upload"],
 )
-def test_viewer_cannot_open_admin_pages(viewer, path):
-    assert viewer.get(path).status_code == 403
+def test_viewer_cannot_open_admin_pages(viewer, world, path):
+    response = viewer.get(path.format(company=world.company_id))
+    assert response.status_code == 403
+    assert "This action needs an admin; you are signed in as a viewer." in response.get_data(
+        as_text=True
+    )
+
+
+def test_viewer_reads_company_status_without_actions(viewer, world):
+    page = viewer.get("/companies/").get_data(as_text=True)
+    assert "Acme Dental" in page and "ambiguous additions 5, 6" in page
+    assert "Read-only" in page
+    for action in ("Auto-match all", "/automatch", "/exclude", "/include", "Edit Acme Dental"):
+        assert action not in page, action
 
 
 def test_viewer_reads_dashboard_runs_and_usage(viewer, world):
@@ -144,16 +157,21 @@ def test_private_key_is_never_rendered_nor_logged(app, admin, world, simulator, 
     caplog.set_level(logging.DEBUG)
     bodies = [_save_connection(admin, client_id="not-a-guid").get_data(as_text=True)]
     assert _save_connection(admin, site=simulator.site).status_code == 302
+    authenticate = {**SIM_KEYS, "site": simulator.site, "private_key": PRIVATE_KEY}
     bodies.append(
-        admin.post("/connection/authenticate", follow_redirects=True).get_data(as_text=True)
+        admin.post("/connection/authenticate", data=authenticate, follow_redirects=True).get_data(
+            as_text=True
+        )
     )  # the simulator knows another key: a failed check
     assert "Check the ConnectWise site" in bodies[-1]
     assert connect(admin, simulator.site, private_key=PRIVATE_KEY).status_code == 302
     simulator.state.private_key = PRIVATE_KEY
     bodies.append(
-        admin.post("/connection/authenticate", follow_redirects=True).get_data(as_text=True)
+        admin.post("/connection/authenticate", data=authenticate, follow_redirects=True).get_data(
+            as_text=True
+        )
     )
-    assert "Authenticated" in bodies[-1]
+    assert "These credentials work" in bodies[-1]
     for rule, _ in _routes(app, {"GET"}):
         if rule.endpoint != "static":
             bodies.append(admin.get(_url(rule, world)).get_data(as_text=True))
@@ -181,10 +199,9 @@ def test_private_site_refused_unless_allowed(settings, session_factory, world, s
     client = app.test_client()
     login(client, "admin@acme.test")
     response = _save_connection(client, site=site)
-    assert response.status_code == 422
-    assert "BILLING_SYNC_ALLOW_PRIVATE_HOSTS" in response.get_data(
-        as_text=True
-    ) or "plain http" in response.get_data(as_text=True)
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "BILLING_SYNC_ALLOW_PRIVATE_HOSTS" in page or "plain http" in page
     with session_factory() as session:
         assert session.scalar(select(Connection)) is None
 

@@ -209,7 +209,7 @@ def _company(row) -> dict:
         "last_sync": {
             "at": row.last_sync,
             "ok": not row.problems,
-            "errors": [{"error": e, "advice": a} for e, a in row.problems],
+            "errors": [{"error": p.error, "advice": p.advice} for p in row.problems],
         }
         if row.last_sync
         else None,
