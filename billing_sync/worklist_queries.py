@@ -17,11 +17,10 @@ from billing_sync.models import (
     RunItem,
 )
 from billing_sync.page_queries import (
-    CompanyRow,
     Page,
     company_filter,
-    last_sync_outcomes,
     with_mapping,
+    with_sync_status,
 )
 from billing_sync.suggestions import explain
 
@@ -207,12 +206,7 @@ def problems_page(
         .offset((max(page, 1) - 1) * per_page)
     )
     rows = session.execute(query).all()
-    outcomes = last_sync_outcomes(session, partner_id, [row[0] for row in rows])
-    items = []
-    for row in rows:
-        last_sync, problems = outcomes.get(row[0], (None, []))
-        items.append(CompanyRow(*row, last_sync=last_sync, problems=problems))
-    return Page(items, total or 0, max(page, 1), per_page)
+    return Page(with_sync_status(session, partner_id, rows), total or 0, max(page, 1), per_page)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from billing_sync.mappings import (
     save_mapping,
 )
 from billing_sync.suggestions import refresh_suggestions
+from billing_sync.sync_status import latest_finished_run, whole_run_failure
 from billing_sync.worklist import DEFAULT_MIN_SCORE, preview_accept
 from web.common import (
     cw_problem,
@@ -70,6 +71,7 @@ def index():
         fetched_at=fetched_at,
         preview=preview,
         min_score=DEFAULT_MIN_SCORE,
+        failure=whole_run_failure(latest_finished_run(db(), partner_id())),
     )
 
 

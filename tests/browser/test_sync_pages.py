@@ -37,7 +37,7 @@ def test_a_preview_runs_in_the_background_and_names_what_it_leaves_out(
         page.get_by_role("button", name="Preview").click()
         expect(page.get_by_role("heading", name="Preview running")).to_be_visible(timeout=3_000)
         expect(page.locator("#run-progress")).to_be_visible()
-        shot("after-preview-running")
+        shot("16-preview-running")
         expect(page.get_by_role("heading", name="Preview", exact=True)).to_be_visible(
             timeout=30_000
         )
@@ -47,7 +47,7 @@ def test_a_preview_runs_in_the_background_and_names_what_it_leaves_out(
     expect(page.get_by_role("heading", name="Warnings (1)")).to_be_visible()
     left_out = page.get_by_role("region", name="Left out (1)")
     expect(left_out).to_contain_text("Bakery Bros")
-    shot("after-preview-done")
+    shot("17-preview-done")
 
 
 def test_sync_now_with_the_integration_off_is_an_error_not_a_green_start(
@@ -62,4 +62,4 @@ def test_sync_now_with_the_integration_off_is_an_error_not_a_green_start(
     alert = page.locator(".flash.error")
     expect(alert).to_contain_text("integration is off, so no sync was started")
     expect(page.locator(".flash.success")).to_have_count(0)
-    shot("after-sync-now-integration-off")
+    shot("18-sync-now-integration-off")

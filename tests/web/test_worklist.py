@@ -5,11 +5,12 @@ from __future__ import annotations
 import html
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from billing_sync.models import Company, CompanyMapping, MatchRejection, MatchSuggestion
+from billing_sync.models import Company, CompanyMapping, MatchRejection, MatchSuggestion, Run
 from billing_sync.usage import import_usage_csv
 from tests.web.conftest import NOW, connect
 
@@ -316,6 +317,30 @@ def test_the_problems_tab_lists_failed_companies_with_advice(admin, world):
     assert "Problems (1)" in page
     assert "ambiguous additions 5, 6" in page and "Cancel one of them" in page
     assert "Globex" not in page
+
+
+def test_the_problems_tab_says_when_the_last_run_failed_as_a_whole(
+    admin, viewer, world, session_factory
+):
+    with session_factory.begin() as session:  # a wrong key: the next run reached no company
+        session.add(
+            Run(
+                partner_id=world.partner_id,
+                trigger="manual",
+                dry_run=False,
+                status="failed",
+                basis="month_end",
+                message="GET /finance/agreements -> 401: credentials refused",
+                started_at=NOW + timedelta(hours=1),
+                finished_at=NOW + timedelta(hours=1),
+            )
+        )
+    for client in (admin, viewer):
+        page = " ".join(_text(client.get("/companies/?tab=problems")).split())
+        assert "The last run (" in page and "failed: GET /finance/agreements -> 401" in page
+        assert "It synced no company" in page
+        assert "every mapped company's latest sync went through" not in page
+        assert "Not synced: last run failed" in page  # Acme Dental's row says so too
 
 
 def test_the_edit_page_of_an_unmatched_company_opens_on_its_suggestion(ready, cw, unmatched):
