@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from billing_sync.closing import close_period
 from billing_sync.models import Run
 from billing_sync.periods import Period
+from tests.web.conftest import NOW
 
 SEATS = [
     # acme-1 is the world's mapped company (Acme Dental); Europe/Amsterdam zone
@@ -97,7 +98,7 @@ def test_companies_with_mapping_last_sync_and_status(api, world, session_factory
     assert acme["mapping"]["agreement_id"] == 70
     assert acme["last_sync"]["ok"] is False
     assert acme["last_sync"]["errors"] == [
-        {"error": "ambiguous additions 5, 6", "advice": "Cancel one of them"}
+        {"error": "ambiguous additions 5, 6", "advice": "Cancel one of them", "product": None}
     ]
     assert (nordic["status"], nordic["mapping"], nordic["last_sync"]) == ("unmatched", None, None)
     first = api.get("/api/v1/companies?limit=1").get_json()
@@ -105,6 +106,29 @@ def test_companies_with_mapping_last_sync_and_status(api, world, session_factory
     rest = api.get(first["next"]).get_json()
     assert [c["company_id"] for c in rest["companies"]] == ["n-2"]
     assert api.get(rest["next"]).get_json() == {"companies": [], "next": None}
+
+
+def test_a_run_that_failed_as_a_whole_is_not_ok_for_the_companies_it_missed(
+    api, world, session_factory
+):
+    with session_factory.begin() as session:
+        session.add(
+            Run(
+                partner_id=world.partner_id,
+                trigger="schedule",
+                dry_run=False,
+                status="failed",
+                basis="month_end",
+                message="GET /finance/agreements -> 401: credentials refused",
+                started_at=NOW + timedelta(hours=2),
+                finished_at=NOW + timedelta(hours=2),
+            )
+        )
+    acme = api.get("/api/v1/companies").get_json()["companies"][0]
+    assert acme["last_sync"]["ok"] is False
+    first = acme["last_sync"]["errors"][0]
+    assert first["error"].endswith("failed: GET /finance/agreements -> 401: credentials refused")
+    assert first["product"] is None
 
 
 def test_runs_newest_first_in_the_sync_json_shape_and_paged(api, world, session_factory):

@@ -179,6 +179,9 @@ class ProblemNoteSchema(ma.Schema):
 
     error = fields.String(required=True)
     advice = fields.String(required=True, allow_none=True)
+    product = fields.String(
+        required=True, allow_none=True, metadata={"description": "the vendor product's name"}
+    )
 
 
 class LastSyncSchema(ma.Schema):

@@ -206,14 +206,24 @@ def _company(row) -> dict:
         }
         if mapped
         else None,
-        "last_sync": {
-            "at": row.last_sync,
-            "ok": not row.problems,
-            "errors": [{"error": p.error, "advice": p.advice} for p in row.problems],
-        }
-        if row.last_sync
-        else None,
+        "last_sync": _last_sync(row) if row.last_sync else None,
     }
+
+
+def _last_sync(row) -> dict:
+    errors = [{"error": p.error, "advice": p.advice, "product": p.product} for p in row.problems]
+    if row.failure is not None:  # the latest run stopped before it reached this company
+        failure = row.failure
+        said = failure.message or failure.status
+        errors.insert(
+            0,
+            {
+                "error": f"run {failure.run_id} {failure.status}: {said}",
+                "advice": "the latest run did not reach this company; `at` is its older last sync",
+                "product": None,
+            },
+        )
+    return {"at": row.last_sync, "ok": not errors, "errors": errors}
 
 
 def _run(stored: api_queries.StoredRun) -> dict:
