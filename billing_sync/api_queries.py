@@ -7,14 +7,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing_sync.closing import frozen_counts
 from billing_sync.counting import CountKey, live_counts, month_end_counts
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import Company, CompanyMapping, Partner, Product, Run, RunItem
-from billing_sync.page_queries import CompanyRow, with_sync_status
+from billing_sync.page_queries import COMPANY_ROW, CompanyRow, with_sync_status
 from billing_sync.periods import Period, require_aware
 from billing_sync.sync.report import ItemReport, RunReport
 from billing_sync.validation import MAX_ID
@@ -100,19 +100,8 @@ def company_statuses(
     session: Session, partner_id: int, *, after: str | None = None, limit: int = 500
 ) -> list[CompanyRow]:
     """Companies by external id (after the given one), each with mapping and last sync."""
-    status = func.coalesce(CompanyMapping.status, literal_column("'unmatched'"))
     query = (
-        select(
-            Company.id,
-            Company.external_id,
-            Company.name,
-            status,
-            CompanyMapping.cw_company_id,
-            CompanyMapping.cw_company_name,
-            CompanyMapping.agreement_id,
-            CompanyMapping.agreement_name,
-            CompanyMapping.matched_by,
-        )
+        select(*COMPANY_ROW)
         .select_from(Company)
         .outerjoin(CompanyMapping, CompanyMapping.company_id == Company.id)
         .where(Company.partner_id == partner_id)

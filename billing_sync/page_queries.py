@@ -35,6 +35,18 @@ from billing_sync.sync_status import (
 TABS = ("mapped", "unmatched", "excluded")
 ACTIONS = ("create", "update", "unchanged", "skipped", "error")
 TAB_STATUS = func.coalesce(CompanyMapping.status, literal_column("'unmatched'"))
+# The columns of a CompanyRow, in its order (with_mapping joins the mapping).
+COMPANY_ROW = (
+    Company.id,
+    Company.external_id,
+    Company.name,
+    TAB_STATUS,
+    CompanyMapping.cw_company_id,
+    CompanyMapping.cw_company_name,
+    CompanyMapping.agreement_id,
+    CompanyMapping.agreement_name,
+    CompanyMapping.matched_by,
+)
 
 
 @dataclass(frozen=True)
@@ -157,19 +169,7 @@ def company_page(
     conditions = [*company_filter(partner_id, search), tab == TAB_STATUS]
     total = session.scalar(with_mapping(select(func.count(Company.id))).where(*conditions))
     query = (
-        with_mapping(
-            select(
-                Company.id,
-                Company.external_id,
-                Company.name,
-                TAB_STATUS,
-                CompanyMapping.cw_company_id,
-                CompanyMapping.cw_company_name,
-                CompanyMapping.agreement_id,
-                CompanyMapping.agreement_name,
-                CompanyMapping.matched_by,
-            )
-        )
+        with_mapping(select(*COMPANY_ROW))
         .where(*conditions)
         .order_by(func.lower(Company.name), Company.id)
     )

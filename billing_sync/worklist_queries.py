@@ -17,6 +17,7 @@ from billing_sync.models import (
     RunItem,
 )
 from billing_sync.page_queries import (
+    COMPANY_ROW,
     Page,
     company_filter,
     with_mapping,
@@ -187,19 +188,7 @@ def problems_page(
     conditions = _problem_conditions(partner_id, search, failed)
     total = problem_count(session, partner_id, search, failed)
     query = (
-        with_mapping(
-            select(
-                Company.id,
-                Company.external_id,
-                Company.name,
-                CompanyMapping.status,
-                CompanyMapping.cw_company_id,
-                CompanyMapping.cw_company_name,
-                CompanyMapping.agreement_id,
-                CompanyMapping.agreement_name,
-                CompanyMapping.matched_by,
-            )
-        )
+        with_mapping(select(*COMPANY_ROW))
         .where(*conditions)
         .order_by(func.lower(Company.name), Company.id)
         .limit(per_page)
