@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote as quote_path
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -18,17 +17,18 @@ import requests
 
 from billing_sync import metrics
 from billing_sync.connectwise import conditions as cond
+from billing_sync.connectwise.codebase import codebase_from_answer, normalise_codebase
 from billing_sync.connectwise.deadline import deadline
 from billing_sync.connectwise.errors import (
     AuthenticationError,
     ConnectWiseError,
     DeadlineExceeded,
     Interrupted,
-    InvalidSite,
     NotFound,
     TooManyPages,
     WriteOutcomeUnknown,
 )
+from billing_sync.connectwise.guards import checked_id, checked_quantity, only_asked
 from billing_sync.connectwise.hosts import check_site
 from billing_sync.connectwise.records import Addition, Agreement, CatalogItem, CwCompany, SystemInfo
 from billing_sync.connectwise.schemas import (
@@ -55,8 +55,6 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000  # ConnectWise's maximum
 IDS_PER_REQUEST = 100  # keeps `id in (...)` URLs well under server URL limits
-_CODEBASE = re.compile(r"^[A-Za-z0-9_.\-]{1,63}/$")  # fits connections.codebase (64)
-Record = TypeVar("Record")
 Stop = Callable[[], bool]  # True once listings should stop, e.g. `threading.Event().is_set`
 
 
@@ -108,7 +106,7 @@ class ConnectWiseClient:
         self._company_id = credentials.company_id
         self._timeout = timeout
         self._limits = limits or Limits()
-        self._codebase = _normalise_codebase(codebase) if codebase else None
+        self._codebase = normalise_codebase(codebase) if codebase else None
         self._codebase_lock = threading.Lock()
         self._session = make_session(
             site=self._site,
@@ -167,7 +165,7 @@ class ConnectWiseClient:
         }
         rows = json_rows(self._request("GET", "/company/companies", params=params))
         found = (load_record(shared(CompanySchema), row) for row in rows)
-        return _only(found, lambda c: c.deleted, {False}, "deleted companies")
+        return only_asked(found, lambda c: c.deleted, {False}, "deleted companies")
 
     def agreements(self, conditions: str | None = None) -> Iterator[Agreement]:
         """Every agreement matching `conditions` (all pages)."""
@@ -176,27 +174,27 @@ class ConnectWiseClient:
 
     def company_agreements(self, cw_company_id: int) -> list[Agreement]:
         """All agreements of one company, whatever their status; another company's are dropped."""
-        listed = self.agreements(cond.eq("company/id", _id(cw_company_id)))
-        return _only(listed, lambda a: a.company_id, {cw_company_id}, "agreements")
+        listed = self.agreements(cond.eq("company/id", checked_id(cw_company_id)))
+        return only_asked(listed, lambda a: a.company_id, {cw_company_id}, "agreements")
 
     def agreements_of_companies(self, company_ids: Iterable[int]) -> list[Agreement]:
         """All agreements of these companies, in batches; another company's are dropped."""
-        unique = sorted({_id(i) for i in company_ids})
+        unique = sorted({checked_id(i) for i in company_ids})
         found: list[Agreement] = []
         for start in range(0, len(unique), IDS_PER_REQUEST):
             batch = unique[start : start + IDS_PER_REQUEST]
             listed = self.agreements(cond.in_("company/id", batch))
-            found += _only(listed, lambda a: a.company_id, set(batch), "agreements")
+            found += only_asked(listed, lambda a: a.company_id, set(batch), "agreements")
         return found
 
     def agreements_by_ids(self, ids: Iterable[int]) -> dict[int, Agreement]:
         """The agreements with these ids (missing ones are absent), fetched in batches."""
-        unique = sorted({_id(i) for i in ids})
+        unique = sorted({checked_id(i) for i in ids})
         found: dict[int, Agreement] = {}
         for start in range(0, len(unique), IDS_PER_REQUEST):
             batch = unique[start : start + IDS_PER_REQUEST]
             listed = self.agreements(cond.in_("id", batch))
-            for agreement in _only(listed, lambda a: a.id, set(batch), "agreements"):
+            for agreement in only_asked(listed, lambda a: a.id, set(batch), "agreements"):
                 found[agreement.id] = agreement
         return found
 
@@ -210,7 +208,7 @@ class ConnectWiseClient:
 
     def catalog_item(self, item_id: int) -> CatalogItem:
         """One catalog product by id (NotFound when it does not exist)."""
-        path = f"/procurement/catalog/{_id(item_id)}"
+        path = f"/procurement/catalog/{checked_id(item_id)}"
         item = load_record(shared(CatalogItemSchema), json_body(self._request("GET", path)))
         if item.id != item_id:
             raise NotFound(f"GET {path}: ConnectWise answered with catalog item {item.id}.")
@@ -222,7 +220,7 @@ class ConnectWiseClient:
         The server's filter is not trusted: a record of another agreement, or one cancelled by
         `active_at`, is dropped here, so nothing downstream can adopt or PATCH it.
         """
-        path = f"/finance/agreements/{_id(agreement_id)}/additions"
+        path = f"/finance/agreements/{checked_id(agreement_id)}/additions"
         active = cond.or_(cond.eq("cancelledDate", None), cond.gt("cancelledDate", active_at))
         found = [load_addition(row, agreement_id) for row in self._paged(path, active)]
         kept = [a for a in found if a.agreement_id == agreement_id and a.is_active(active_at)]
@@ -247,13 +245,13 @@ class ConnectWiseClient:
     ) -> Addition:
         """POST a new billable addition; sent once, never retried (WriteOutcomeUnknown if lost)."""
         body = new_addition_body(
-            product_id=_id(product_id),
-            quantity=_quantity(quantity),
+            product_id=checked_id(product_id),
+            quantity=checked_quantity(quantity),
             effective_date=effective_date,
             description=description,
             marker=marker,
         )
-        path = f"/finance/agreements/{_id(agreement_id)}/additions"
+        path = f"/finance/agreements/{checked_id(agreement_id)}/additions"
         response = self._request("POST", path, json=body)
         try:
             return load_addition(json_body(response), agreement_id)
@@ -263,8 +261,8 @@ class ConnectWiseClient:
 
     def set_addition_quantity(self, agreement_id: int, addition_id: int, quantity: int) -> Addition:
         """PATCH the addition's quantity to an absolute value (idempotent, so retried)."""
-        path = f"/finance/agreements/{_id(agreement_id)}/additions/{_id(addition_id)}"
-        body = [{"op": "replace", "path": "quantity", "value": _quantity(quantity)}]
+        path = f"/finance/agreements/{checked_id(agreement_id)}/additions/{checked_id(addition_id)}"
+        body = [{"op": "replace", "path": "quantity", "value": checked_quantity(quantity)}]
         return load_addition(json_body(self._request("PATCH", path, json=body)), agreement_id)
 
     # -- plumbing ------------------------------------------------------------------------
@@ -368,26 +366,7 @@ class ConnectWiseClient:
         path = f"/login/companyinfo/{quote_path(self._company_id, safe='')}"
         headers = {"Authorization": None, "clientId": None, "Accept": "application/json"}
         response = self._send("GET", f"{self._site}{path}", path, headers=headers)
-        if response.status_code == 429 or response.status_code >= 500:
-            raise error_for_response("GET", path, response)
-        try:
-            info = response.json() if response.status_code == 200 else None
-        except ValueError:
-            info = None
-        if response.status_code != 200 or (info is not None and not isinstance(info, dict)):
-            raise InvalidSite(
-                f"{self._site} does not answer like a ConnectWise site "
-                f"(GET {path} -> {response.status_code}).",
-                status=response.status_code,
-                response=response,
-            )
-        if not info or not info.get("Codebase"):
-            raise InvalidSite(
-                f"ConnectWise at {self._site} reports an unknown company id {self._company_id!r}.",
-                advice="Use the company id you type on the ConnectWise login page.",
-                response=response,
-            )
-        return _normalise_codebase(str(info["Codebase"]))
+        return codebase_from_answer(response, self._site, self._company_id, path)
 
     def _codebase_moved(self) -> bool:
         """Re-discover the codebase (after a 404); True when it changed, so a repeat may help."""
@@ -400,37 +379,3 @@ class ConnectWiseClient:
         if moved:
             log.info("ConnectWise codebase of %s is now %s", self._site, fresh)
         return moved
-
-
-def _only(
-    records: Iterable[Record], key: Callable[[Record], object], asked: set, what: str
-) -> list[Record]:
-    """The records whose `key` is among those asked for: ConnectWise's filter is not trusted."""
-    records = list(records)
-    kept = [record for record in records if key(record) in asked]
-    if len(kept) != len(records):
-        dropped = len(records) - len(kept)
-        log.warning("ConnectWise listed %d %s that were not asked for; ignored", dropped, what)
-    return kept
-
-
-def _id(value: int) -> int:
-    """A positive integer id (ids end up in URL paths, so nothing else gets through)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"a ConnectWise id must be a positive integer, got {value!r}")
-    return value
-
-
-def _quantity(value: int | float) -> int:
-    """Quantities go out as non-negative integers (CW stores doubles; counts are whole)."""
-    if isinstance(value, bool) or int(value) != value or value < 0:
-        raise ValueError(f"quantity must be a non-negative whole number, got {value!r}")
-    return int(value)
-
-
-def _normalise_codebase(codebase: str) -> str:
-    """`v4_6_release` / `/v4_6_release/` -> `v4_6_release/`; refuses anything path-like."""
-    value = codebase.strip().strip("/") + "/"
-    if not _CODEBASE.match(value):
-        raise InvalidSite(f"Invalid ConnectWise codebase {codebase[:80]!r}.")
-    return value
