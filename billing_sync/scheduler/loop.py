@@ -60,22 +60,43 @@ def serve(
         log.info("partner %s: %s run skipped, integration is disabled", slot.partner, trigger)
     elif trigger:
         status = job.run(factory, settings, slot, trigger, now=now, jobs=jobs, stop=stop)
-        if closing and status in ("in_progress", "interrupted"):
-            # A month close must complete: retry on the next tick (or the next start after a stop).
-            with factory.begin() as session:
-                slots.reopen_month_close(session, slot, now, settings.month_close_at)
-        elif closing and status in ("failed", "error"):
-            # A failed close (ConnectWise down, a bad key) is retried too, after a pause.
-            with factory.begin() as session:
-                slots.reopen_month_close(
-                    session, slot, now, settings.month_close_at, retry_at=now + FAILED_CLOSE_RETRY
-                )
+        if closing:
+            follow_close(factory, settings, slot, status, claimed_at=now, now=clock())
     if stop.is_set():
         return
     with factory.begin() as session:
         checking = slots.claim_credentials_check(session, slot, now)
     if checking and slot.integration_enabled:
         job.check(factory, settings, slot, now=clock(), jobs=jobs)
+
+
+def follow_close(
+    factory: job.Factory,
+    settings: Settings,
+    slot: slots.DueSchedule,
+    status: str,
+    *,
+    claimed_at: datetime,
+    now: datetime,
+) -> None:
+    """A month close must complete: put back one that did not, due when it can do better."""
+    if status in ("in_progress", "interrupted"):  # the next tick (or the next start)
+        with factory.begin() as session:
+            slots.reopen_month_close(session, slot, claimed_at, settings.month_close_at)
+    elif status in ("partial", "failed", "error"):
+        # Writes in flight: due once they can be settled. Else a failed close (ConnectWise
+        # down, a bad key) comes back after a pause; a partial one's failures are alerted.
+        if outcome.reopen_for_writes_in_flight(factory, settings, slot, claimed_at, now=now):
+            return
+        if status != "partial":
+            with factory.begin() as session:
+                slots.reopen_month_close(
+                    session,
+                    slot,
+                    claimed_at,
+                    settings.month_close_at,
+                    retry_at=claimed_at + FAILED_CLOSE_RETRY,
+                )
 
 
 def tick(

@@ -45,8 +45,14 @@ def after_run(factory: job.Factory, settings: Settings, run_id: int, *, now: dat
     job.alert_outcome(
         factory, settings, slot, run.trigger, run.id, run.status, run.message, now=now
     )
-    if run.trigger != "month_close" or run.status not in ("interrupted", "failed"):
+    if run.trigger != "month_close" or run.status not in ("interrupted", "failed", "partial"):
         return
+    if run.status != "interrupted" and reopen_for_writes_in_flight(
+        factory, settings, slot, run.started_at, now=now
+    ):
+        return
+    if run.status == "partial":
+        return  # its failed items are reported and alerted; the next regular run retries them
     # A fresh due instant gives the retry a job id of its own.
     retry_at = now if run.status == "interrupted" else now + FAILED_CLOSE_RETRY
     with factory.begin() as session:
@@ -61,6 +67,37 @@ def after_run(factory: job.Factory, settings: Settings, run_id: int, *, now: dat
         run.status,
         retry_at.isoformat(),
     )
+
+
+def reopen_for_writes_in_flight(
+    factory: job.Factory,
+    settings: Settings,
+    slot: slots.DueSchedule,
+    claimed_at: datetime,
+    *,
+    now: datetime,
+) -> bool:
+    """A partial or failed close that left writes in flight is due again once they can settle.
+
+    Their items were blocked ("may still land") or their outcome is unknown: the retry settles
+    them and pushes what they block. An intent that was already ripe and still open (ConnectWise
+    refused to show the agreement) puts nothing back, so each write reopens a close at most once.
+    """
+    with factory() as session:
+        left = slots.in_flight_for(session, slot.partner_id)
+    if left is None:
+        return False
+    retry_at = now + left
+    with factory.begin() as session:
+        slots.reopen_month_close(
+            session, slot, claimed_at, settings.month_close_at, retry_at=retry_at
+        )
+    log.info(
+        "partner %s: month close partial with writes in flight; due again at %s",
+        slot.partner,
+        retry_at.isoformat(),
+    )
+    return True
 
 
 def _why_dead(row, db_now: datetime, queue: RunQueue, now: datetime) -> str | None:

@@ -7,12 +7,13 @@ exactly one process sees rowcount 1, so several schedulers on one database run e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from billing_sync.models import Connection, Partner, Run, Schedule
+from billing_sync.lease import database_now
+from billing_sync.models import Connection, Partner, Run, RunItem, Schedule
 from billing_sync.periods import latest_closed_period
 from billing_sync.scheduler import due
 
@@ -193,3 +194,20 @@ def latest_run_id(session: Session, partner_id: int, since: datetime) -> int | N
     return session.scalar(
         select(func.max(Run.id)).where(Run.partner_id == partner_id, Run.started_at >= since)
     )
+
+
+def in_flight_for(session: Session, partner_id: int) -> timedelta | None:
+    """How long until the partner's last write still in flight may be settled; None if none.
+
+    A duration, not an instant: settle times are database time, the scheduler's clock may differ.
+    """
+    latest = session.scalar(
+        select(func.max(RunItem.settle_after)).where(
+            RunItem.partner_id == partner_id, RunItem.state == "intent"
+        )
+    )
+    if latest is None:
+        return None
+    latest = latest if latest.tzinfo else latest.replace(tzinfo=UTC)
+    left = latest - database_now(session)
+    return left if left > timedelta(0) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from billing_sync.queue.client import RunQueue
 from billing_sync.scheduler import outcome
 from billing_sync.scheduler.jobs import Jobs
 from billing_sync.scheduler.loop import tick
+from billing_sync.sync.writes import WriteTiming
 from cw_simulator import Simulator
 from tests.scheduler.conftest import add_partner, make_due, map_companies, sim_state
 
@@ -130,6 +132,44 @@ def test_a_failed_month_close_is_put_back_for_fifteen_minutes_later(
     outcome.after_run(session_factory, fleet_settings, run.id, now=now)
 
     assert schedule(session_factory, pid).next_month_close_at == now + outcome.FAILED_CLOSE_RETRY
+
+
+def run_queued(factory, settings, run_queue) -> dict:
+    """Take the oldest scheduled run off the queue and carry it out as a worker would."""
+    job = run_queue.job(next(i for i in queued_ids(run_queue) if not i.startswith("check-")))
+    run_queue.queue("scheduled").remove(job.id)
+    tasks.bind(tasks.WorkerContext(settings, factory))
+    try:
+        return tasks.run_job(**job.kwargs)
+    finally:
+        tasks.bind(None)
+
+
+def test_a_queued_close_whose_writes_were_in_flight_comes_back_once_they_can_settle(
+    session_factory, fleet_settings, run_queue, partner
+):
+    pid, state, agreements = partner
+    state.faults.post_commit_delay_seconds = 1.0  # every POST lands after we gave up on it
+    scheduler_tick(session_factory, fleet_settings, run_queue)
+    first = run_queued(session_factory, fleet_settings, run_queue)
+    state.faults.post_commit_delay_seconds = 0
+    close_at = schedule(session_factory, pid).next_month_close_at
+    settle = WriteTiming.from_settings(
+        fleet_settings.cw_timeout_seconds, fleet_settings.settle_margin_seconds
+    ).settle_after
+    assert first["status"] == "failed"
+    # Put back for when its writes can be settled, not 15 minutes later.
+    assert close_at < datetime.now(UTC) + timedelta(seconds=settle)
+    time.sleep(max((close_at - datetime.now(UTC)).total_seconds(), 0) + 0.1)
+    scheduler_tick(session_factory, fleet_settings, run_queue)
+    second = run_queued(session_factory, fleet_settings, run_queue)
+
+    assert second["status"] == "succeeded"
+    assert [r.trigger for r in runs(session_factory)][-1] == "month_close"
+    assert [len(state.additions(a)) for a in agreements] == [1, 1]  # each late POST, once
+    assert schedule(session_factory, pid).next_month_close_at > datetime.now(UTC) + timedelta(
+        days=1
+    )
 
 
 def test_nothing_is_claimed_while_redis_is_away(session_factory, fleet_settings, partner):

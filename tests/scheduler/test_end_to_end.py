@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from billing_sync.errors import RunInProgress
 from billing_sync.models import Partner, PeriodClose, Run, RunLease
-from billing_sync.scheduler.loop import run_scheduler, start_scheduler_thread
+from billing_sync.scheduler.loop import run_scheduler, start_scheduler_thread, utc_now
 from billing_sync.scheduler.service import set_schedule
 from billing_sync.sync import run_sync
 from cw_simulator import Simulator
@@ -152,3 +152,26 @@ def test_the_scheduler_thread_is_off_when_disabled(session_factory, fast, world)
     stop = start_scheduler_thread(replace(fast, scheduler_enabled=False), session_factory)
     assert not [t for t in threading.enumerate() if t.name == "billing-sync-scheduler"]
     stop()
+
+
+def test_a_month_close_whose_writes_were_in_flight_runs_again_once_they_can_settle(
+    session_factory, fast, world
+):
+    state, pid, agreements = world
+    settings = replace(fast, cw_timeout_seconds=0.5, settle_margin_seconds=0.0)
+    make_due(session_factory, pid, month_close=True)
+    with session_factory.begin() as session:
+        session.get(Partner, pid).sync_concurrency = 1
+    state.faults.post_commit_delay_seconds = 1.0  # every POST lands after we gave up on it
+    stop, thread = in_thread(settings, session_factory, utc_now)
+    try:
+        wait_for(lambda: [r for r in run_rows(session_factory, pid) if r.finished_at])
+        state.faults.post_commit_delay_seconds = 0
+        wait_for(lambda: len([r for r in run_rows(session_factory, pid) if r.finished_at]) == 2)
+        time.sleep(0.3)  # a third run would start now if the close were still due
+    finally:
+        stop.set()
+        thread.join(10)
+    statuses = [(r.trigger, r.status) for r in run_rows(session_factory, pid)]
+    assert statuses == [("month_close", "failed"), ("month_close", "succeeded")]
+    assert [len(state.additions(a)) for a in agreements] == [1, 1, 1]  # each late POST, once
