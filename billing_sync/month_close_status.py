@@ -19,7 +19,7 @@ from billing_sync.periods import Period, latest_closed_period
 from billing_sync.sync.handle import OPEN_STATUSES
 
 #: A month close is done once a month-close run since the boundary ended one of these.
-CLOSE_DONE = ("succeeded", "partial")
+CLOSE_DONE = ("succeeded", "partial", "held")  # the close ran; holds wait for a person
 STATES = ("done", "due", "queued", "running", "failing", "stuck", "waiting", "disabled")
 #: States in which the partner would invoice counts that the close has not written yet.
 PENDING = ("due", "queued", "running", "failing", "stuck")

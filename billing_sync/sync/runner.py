@@ -226,8 +226,8 @@ def _status(items: list[ItemReport], stopped: bool) -> str:
     if stopped:
         return "interrupted"
     errors = sum(1 for i in items if i.action == "error")
-    if errors == 0:
-        return "succeeded"
+    if errors == 0:  # held items wait for a person: "held" when they are all that is wrong
+        return "held" if any(i.action == "held" for i in items) else "succeeded"
     return "partial" if errors < len(items) else "failed"
 
 
@@ -250,6 +250,7 @@ def _finish(
         "unchanged": counts["unchanged"],
         "skipped": counts["skipped"],
         "errors": counts["error"],
+        "held": counts["held"],
     }
     if context is not None and context.period is not None:
         values["period"] = context.period.first_day
