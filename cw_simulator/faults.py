@@ -21,6 +21,8 @@ class Faults:
     server_error_probability: float = 0.0
     lose_post_response_probability: float = 0.0
     lose_next_posts: int = 0
+    # The next N PATCHes commit but their answer is dropped (a write whose outcome is unknown).
+    lose_next_patches: int = 0
     # An addition POST waits this long before it commits and answers (a client with a shorter
     # timeout gives up; the addition is still created).
     post_commit_delay_seconds: float = 0.0
@@ -89,6 +91,7 @@ class Faults:
 _INT_FAULTS = {
     "retry_after_seconds",
     "lose_next_posts",
+    "lose_next_patches",
     "fail_nth_post",
     "fail_post_status",
     "corrupt_next_posts",

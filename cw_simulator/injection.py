@@ -1,4 +1,4 @@
-"""Applying the fault knobs to one API call: before auth, before a create commits, after a POST.
+"""Applying the fault knobs to one API call: before auth, before a create commits, after a write.
 
 Every function appends the name of each fault it injects to `fired` (see store.FAULT_NAMES), so
 the request log says which answers were shaped by a fault.
@@ -66,6 +66,18 @@ def after_post(
     if corrupt:
         fired.append("corrupt_answer")
         return Response(response.status, dict(_CORRUPT_ADDITION))
+    return response
+
+
+def after_patch(state: SimulatorState, response: Response, fired: list[str]) -> Response:
+    """A committed PATCH's answer: maybe lost (the change stands)."""
+    with state.lock:
+        lost = state.faults.lose_next_patches > 0
+        if lost:
+            state.faults.lose_next_patches -= 1
+    if lost:
+        fired.append("lost_answer")
+        return LOST
     return response
 
 

@@ -13,7 +13,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from cw_simulator import resources
 from cw_simulator.errors import ApiError
-from cw_simulator.injection import ADDITIONS, LOST, after_post, before_addition_commit, before_call
+from cw_simulator.injection import (
+    ADDITIONS,
+    LOST,
+    after_patch,
+    after_post,
+    before_addition_commit,
+    before_call,
+)
 from cw_simulator.records import VERSION
 from cw_simulator.resources import Request, Response, Route
 from cw_simulator.store import LoggedRequest, SimulatorState
@@ -155,6 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
         if creating:
             before_addition_commit(state, self.fired)
         response = handler(state, req=Request(self.command, params, query, body, url))
+        if self.command == "PATCH" and response.status < 300:
+            return after_patch(state, response, self.fired)
         if self.command != "POST" or response.status >= 300:
             return response
         return after_post(state, response, creating, self.fired)
