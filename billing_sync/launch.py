@@ -105,6 +105,7 @@ def start_run(
     preview_run_id: int | None = None,
     job_id: str | None = None,
     queue: str | None = None,
+    rollback_of_run_id: int | None = None,
 ) -> StartedRun:
     """Begin a run and hand it over.
 
@@ -121,6 +122,7 @@ def start_run(
         preview_run_id=preview_run_id,
         queued=launcher.queued,
         hold_seconds=launcher.hold_seconds,
+        rollback_of_run_id=rollback_of_run_id,
     )
     try:
         queued_as = launcher.launch(handle, job_id=job_id, queue=queue)

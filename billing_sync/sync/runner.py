@@ -74,6 +74,7 @@ def begin_run(
     preview_run_id: int | None = None,
     queued: bool = False,
     hold_seconds: int | None = None,
+    rollback_of_run_id: int | None = None,
 ) -> RunHandle:
     """Take the lease (real runs) and write the Run row; RunInProgress if another run holds it.
 
@@ -109,6 +110,7 @@ def begin_run(
             started_at=now,
             heartbeat_at=now,
             preview_run_id=preview_run_id,
+            rollback_of_run_id=rollback_of_run_id,
         )
         session.add(run)
         session.flush()
@@ -291,6 +293,10 @@ def execute_run(
     client: AgreementBilling | None = None,
 ) -> RunReport:
     """Do the run's work; never raises for ConnectWise trouble, always records an outcome."""
+    if handle.trigger == "rollback":  # wherever it was launched (thread or worker job)
+        from billing_sync.sync.rollback import execute_rollback  # it builds on this module
+
+        return execute_rollback(factory, settings, handle, stop=stop, clock=clock, client=client)
     with log_context(partner_id=handle.partner_id, run_id=handle.run_id):
         return _execute(factory, settings, handle, progress, stop, clock, client)
 
