@@ -10,6 +10,7 @@ import click
 from billing_sync.cli.common import CliError, handle_errors
 from billing_sync.cli.demo_cmds import demo, simulator
 from billing_sync.cli.month_close_cmd import month_close
+from billing_sync.cli.rollback_cmd import rollback
 from billing_sync.cli.setup_cmds import (
     companies,
     connection,
@@ -44,6 +45,7 @@ for command in (
     usage,
     companies,
     sync,
+    rollback,
     month_close,
     token,
     simulator,
