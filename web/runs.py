@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template, request, url_for
+from flask_login import current_user
 
 from billing_sync import page_queries
+from billing_sync.sync.rollback import may_roll_back
 from web.common import page_arg, partner_id
 from web.state import db
 
@@ -35,6 +37,7 @@ def detail(run_id: int):
         action=action,
         counts=page_queries.action_counts(db(), partner_id(), run.id),
         actions=page_queries.ACTIONS,
+        rollback=current_user.is_admin and may_roll_back(db(), partner_id(), run),
     )
 
 

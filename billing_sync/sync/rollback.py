@@ -28,7 +28,13 @@ from billing_sync.settings import Settings
 from billing_sync.sync.handle import OPEN_STATUSES, RunHandle
 from billing_sync.sync.ledger import Ledger, open_intents
 from billing_sync.sync.report import ItemReport, RunReport
-from billing_sync.sync.rollback_apply import Rollback, UndoJob, gather_rollback, undo_agreement
+from billing_sync.sync.rollback_apply import (
+    Rollback,
+    UndoJob,
+    changed_items,
+    gather_rollback,
+    undo_agreement,
+)
 
 # The run's shell pieces, shared so a rollback is leased, fenced and recorded like any run.
 from billing_sync.sync.runner import (
@@ -66,9 +72,16 @@ def rollback_target(session: Session, partner_id: int, run_id: int) -> Run:
         raise InvalidInput(f"run {run_id} is a preview: it wrote nothing to roll back")
     if run.status in OPEN_STATUSES:
         raise Conflict(f"run {run_id} is still {run.status}; roll it back once it has ended")
-    if not gather_rollback(session, partner_id, run_id).undos:
+    if not changed_items(session, partner_id, run_id):
         raise InvalidInput(f"run {run_id} changed nothing in ConnectWise: nothing to roll back")
     return run
+
+
+def may_roll_back(session: Session, partner_id: int, run: Run) -> bool:
+    """Whether a run page offers "Roll back this run": a real, ended run that changed something."""
+    if run.partner_id != partner_id or run.dry_run or run.status in OPEN_STATUSES:
+        return False
+    return bool(changed_items(session, partner_id, run.id))
 
 
 def begin_rollback(

@@ -20,7 +20,7 @@ from billing_sync.models import AdditionLink, Company, Product, ProductMapping, 
 from billing_sync.planning import Blocked, Change, current_additions
 from billing_sync.sync.ledger import Ledger
 from billing_sync.sync.report import ItemReport
-from billing_sync.sync.undo import Undo, plan_undo, undos_of
+from billing_sync.sync.undo import LANDED, WRITES, Undo, plan_undo, undos_of
 from billing_sync.sync.writes import (
     UNKNOWN_ADVICE,
     Outcome,
@@ -55,7 +55,12 @@ def changed_items(session: Session, partner_id: int, run_id: int) -> list[RunIte
     """A run's ledger items that changed ConnectWise, oldest first."""
     items = session.scalars(
         select(RunItem)
-        .where(RunItem.partner_id == partner_id, RunItem.run_id == run_id)
+        .where(
+            RunItem.partner_id == partner_id,
+            RunItem.run_id == run_id,
+            RunItem.action.in_(WRITES),
+            RunItem.state.in_(LANDED),
+        )
         .order_by(RunItem.id)
     )
     return [i for i in items if undos_of([i])]
