@@ -21,7 +21,8 @@ from billing_sync.lease import release_lease
 from billing_sync.models import Run
 from billing_sync.queue.client import INTERACTIVE, DuplicateJobError, QueueUnavailable, RunQueue
 from billing_sync.settings import Settings
-from billing_sync.sync.runner import RunHandle, begin_run, execute_run, system_clock
+from billing_sync.sync.dispatch import carry_out
+from billing_sync.sync.runner import RunHandle, begin_run, system_clock
 
 log = logging.getLogger(__name__)
 Factory = sessionmaker[Session]
@@ -74,7 +75,7 @@ class InProcess:
         # A preview of a large partner takes many seconds of ConnectWise reads: no page waits.
         self.start_thread(
             handle.run_id,
-            lambda: execute_run(self.factory, self.settings, handle, clock=self.clock),
+            lambda: carry_out(self.factory, self.settings, handle, clock=self.clock),
         )
 
 

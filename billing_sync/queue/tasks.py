@@ -19,7 +19,8 @@ from billing_sync.logs import log_context
 from billing_sync.scheduler import jobs as scheduler_jobs
 from billing_sync.scheduler import outcome, slots
 from billing_sync.settings import Settings
-from billing_sync.sync.runner import RunHandle, execute_run
+from billing_sync.sync.dispatch import carry_out
+from billing_sync.sync.runner import RunHandle
 
 log = logging.getLogger(__name__)
 _context: WorkerContext | None = None
@@ -73,7 +74,7 @@ def run_job(handle: dict) -> dict:
         deadline.daemon = True
         deadline.start()
         try:
-            report = execute_run(ctx.factory, ctx.settings, run, stop=ctx.stop)
+            report = carry_out(ctx.factory, ctx.settings, run, stop=ctx.stop)
         finally:
             deadline.cancel()
         if report.recorded:  # this delivery closed the run row, so it follows the run up

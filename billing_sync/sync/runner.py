@@ -293,10 +293,6 @@ def execute_run(
     client: AgreementBilling | None = None,
 ) -> RunReport:
     """Do the run's work; never raises for ConnectWise trouble, always records an outcome."""
-    if handle.trigger == "rollback":  # wherever it was launched (thread or worker job)
-        from billing_sync.sync.rollback import execute_rollback  # it builds on this module
-
-        return execute_rollback(factory, settings, handle, stop=stop, clock=clock, client=client)
     with log_context(partner_id=handle.partner_id, run_id=handle.run_id):
         return _execute(factory, settings, handle, progress, stop, clock, client)
 

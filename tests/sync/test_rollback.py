@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,8 +11,9 @@ from sqlalchemy import select
 from billing_sync import partners
 from billing_sync.errors import Conflict, InvalidInput, NotFoundError, RunInProgress
 from billing_sync.models import AdditionLink, Run, RunItem
-from billing_sync.sync import begin_run, run_sync
-from billing_sync.sync.rollback import rollback_run
+from billing_sync.sync import RunHandle, begin_run, run_sync
+from billing_sync.sync.dispatch import carry_out
+from billing_sync.sync.rollback import begin_rollback, rollback_run
 from tests.sync.conftest import NOW, add_seats, build_world, wait_to_settle
 
 LATER = NOW + timedelta(hours=1)
@@ -246,3 +248,21 @@ def test_a_normal_run_settles_a_rollback_left_in_flight(
         assert {(i.state, i.settled_by_run_id) for i in items} == {("settled_done", run.run_id)}
     # The counts did not change, so that run writes them again (as the CLI says it will).
     assert {i.action for i in run.items if i.quantity_after} == {"update"}
+
+
+def test_a_queued_rollback_travels_as_json_and_a_worker_carries_it_out_once(
+    session_factory, settings, synced
+):
+    world, first = synced
+    handle = begin_rollback(
+        session_factory, settings, world.partner_id, first.run_id, now=LATER, queued=True
+    )
+    assert run_row(session_factory, handle.run_id).status == "queued"
+    delivered = RunHandle.from_dict(json.loads(json.dumps(handle.to_dict())))
+
+    report = carry_out(session_factory, settings, delivered)  # what a worker's job calls
+    again = carry_out(session_factory, settings, delivered)
+
+    assert report.status == "succeeded" and set(world.quantities().values()) == {0.0}
+    assert not again.recorded and again.status == "succeeded"
+    assert run_row(session_factory, handle.run_id).rollback_of_run_id == first.run_id
