@@ -56,6 +56,8 @@ def show_preview(run_id: int):
     run = page_queries.get_run(db(), partner_id(), run_id)
     if not run.dry_run:
         return redirect(url_for("runs.detail", run_id=run.id))
+    if run.rollback_of_run_id is not None:  # a rollback's preview is confirmed on its own page
+        return redirect(url_for("rollbacks.confirm", run_id=run.rollback_of_run_id, preview=run.id))
     items = page_queries.run_items(db(), partner_id(), run.id, page=page_arg(), per_page=500)
     return render_template(
         "preview.html",
@@ -101,7 +103,8 @@ def apply():
     preview_id = id_arg("preview_id", form=True)
     if preview_id is not None:
         preview = page_queries.get_run(db(), partner_id(), preview_id)  # 404 if not ours
-        preview_id = preview.id if preview.dry_run else None
+        # Only a sync's preview is applied; a rollback's is confirmed on the rollback page.
+        preview_id = preview.id if preview.dry_run and not preview.rollback_of_run_id else None
     return _start("manual", preview_id)
 
 

@@ -185,8 +185,8 @@ def execute_rollback(
 
 
 def _message(handle: RunHandle, rollback: Rollback, stopped: bool) -> str:
-    done = "would roll back" if handle.dry_run else "rolled back"
-    message = f"{done} run {rollback.run_id}. {NEXT_RUN}"
+    preview = " (a preview: nothing was written)" if handle.dry_run else ""
+    message = f"Rollback of run {rollback.run_id}{preview}. {NEXT_RUN}"
     if stopped:
         message = f"stopped before every agreement was processed; roll back again. {message}"
     return message

@@ -63,6 +63,11 @@ def test_an_admin_previews_confirms_and_the_rollback_runs(app, world, first, ses
     assert "7 to put back" in confirm and "the next run writes the counts again" in confirm
     assert f"Roll back run {first}</button>" in confirm
     assert set(world.quantities().values()) != {0.0}  # the preview wrote nothing
+    preview_id = previewed.headers["Location"].rsplit("=", 1)[1]
+    elsewhere = admin.get(f"/sync/preview/{preview_id}")  # not a sync preview to Apply
+    assert elsewhere.status_code == 302 and elsewhere.headers["Location"].endswith(
+        f"/runs/{first}/rollback?preview={preview_id}"
+    )
 
     started = admin.post(f"/runs/{first}/rollback")
     assert started.status_code == 302
