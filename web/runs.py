@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, render_template, request, url_for
 from flask_login import current_user
 
 from billing_sync import page_queries
-from billing_sync.sync.rollback import may_roll_back
+from billing_sync.sync.rollback import may_roll_back, rolled_back_by
 from web.common import page_arg, partner_id
 from web.state import db
 
@@ -38,6 +38,7 @@ def detail(run_id: int):
         counts=page_queries.action_counts(db(), partner_id(), run.id),
         actions=page_queries.ACTIONS,
         rollback=current_user.is_admin and may_roll_back(db(), partner_id(), run),
+        rolled_back_by=rolled_back_by(db(), partner_id(), run.id),
     )
 
 

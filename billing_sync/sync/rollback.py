@@ -14,7 +14,7 @@ from contextvars import copy_context
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.connectwise.errors import ConnectWiseError, Interrupted
@@ -82,6 +82,21 @@ def may_roll_back(session: Session, partner_id: int, run: Run) -> bool:
     if run.partner_id != partner_id or run.dry_run or run.status in OPEN_STATUSES:
         return False
     return bool(changed_items(session, partner_id, run.id))
+
+
+def rolled_back_by(session: Session, partner_id: int, run_id: int) -> list[Run]:
+    """The real rollbacks of a run, oldest first, for its page to link."""
+    return list(
+        session.scalars(
+            select(Run)
+            .where(
+                Run.partner_id == partner_id,
+                Run.rollback_of_run_id == run_id,
+                Run.dry_run.is_(False),
+            )
+            .order_by(Run.id)
+        )
+    )
 
 
 def begin_rollback(

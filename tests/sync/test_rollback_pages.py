@@ -79,8 +79,13 @@ def test_an_admin_previews_confirms_and_the_rollback_runs(app, world, first, ses
     with session_factory() as session:
         run = session.get(Run, rollback_id)
         assert (run.status, run.rollback_of_run_id, run.dry_run) == ("succeeded", first, False)
-    # A rollback can itself be rolled back from its page.
+    # A rollback can itself be rolled back from its page; the run names its rollback.
     assert "Roll back this run" in done
+    original = admin.get(f"/runs/{first}").get_data(as_text=True)
+    assert (
+        f'Rolled back by <a href="/runs/{rollback_id}">run {rollback_id}</a> (succeeded)'
+        in original
+    )
 
 
 def test_viewers_see_no_button_and_may_not_roll_back(app, world, first):
