@@ -10,6 +10,7 @@ import click
 from billing_sync.cli.common import CliError, handle_errors
 from billing_sync.cli.demo_cmds import demo, simulator
 from billing_sync.cli.month_close_cmd import month_close
+from billing_sync.cli.orphans_cmd import orphans
 from billing_sync.cli.setup_cmds import (
     companies,
     connection,
@@ -45,6 +46,7 @@ for command in (
     companies,
     sync,
     month_close,
+    orphans,
     token,
     simulator,
     demo,
