@@ -221,11 +221,18 @@ def _blocked_by(orphan: Orphan, pending: dict):
 
 
 def zero_additions(
-    action: OrphanAction, addition_ids: list[int], *, dry_run: bool = False
+    action: OrphanAction,
+    addition_ids: list[int],
+    *,
+    dry_run: bool = False,
+    agreements: set[int] | None = None,
 ) -> RunReport:
-    """Set orphans to quantity 0 (never a delete), in a run of its own; all ids checked first."""
+    """Set orphans to quantity 0 (never a delete), in a run of its own; all ids checked first.
+
+    `agreements`: where the additions sit, when the caller knows (a page): only those are read.
+    """
     wanted = sorted(set(addition_ids))
-    checked = _checked(action, wanted)
+    checked = _checked(action, wanted, agreements)
     if dry_run:
         items = [
             _item(o, "skipped" if abs(o.quantity) < 1e-6 else "update", 0.0)
