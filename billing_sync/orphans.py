@@ -121,6 +121,12 @@ class OrphanReport:
         return next((o for o in self.orphans if o.addition_id == addition_id), None)
 
 
+OWNED_REFUSAL = (
+    "only an addition billing-sync does not own (on a mapped agreement) can be adopted; "
+    "set this one to 0, or map its company back"
+)
+
+
 def _orphan(kind: str, addition: Addition, facts: Facts, owner, why: str, refusal=None):
     company_id = owner.company_id if owner else facts.mapped.get(addition.agreement_id)
     product_id = owner.product_id if owner else facts.item_of(addition.product_id)
@@ -138,10 +144,7 @@ def _orphan(kind: str, addition: Addition, facts: Facts, owner, why: str, refusa
         name,
         facts.codes.get(product_id),
         why,
-        refusal
-        if kind == "unowned"
-        else "only an addition billing-sync does not own (on a "
-        "mapped agreement) can be adopted; set this one to 0 or map its company back",
+        refusal if kind == "unowned" else OWNED_REFUSAL,
     )
 
 
