@@ -359,3 +359,31 @@ def test_set_to_zero_under_server_errors_is_settled_then_sent_once(
     states = [(i.action, i.state) for i in _items(session_factory, left)]
     assert states == [("update", "settled_failed"), ("error", "failed"), ("update", "done")]
     assert cw_state.get("additions", left)["quantity"] == 0.0
+
+
+def test_set_to_zero_refuses_while_the_integration_is_off_or_a_run_holds_the_lease(
+    session_factory, settings, cw, cw_state
+):
+    from billing_sync import partners
+    from billing_sync.errors import RunInProgress
+    from billing_sync.lease import acquire_lease, new_holder, release_lease
+    from billing_sync.models import Partner
+
+    world = synced(session_factory, settings, cw, cw_state)
+    left = world.additions("ext-001")[0]["id"]
+    remap(session_factory, world, cw_state, "ext-001")
+    with session_factory.begin() as session:
+        partners.set_integration(session.get(Partner, world.partner_id), False)
+    with pytest.raises(Conflict, match="integration is disabled"):
+        zero_additions(action(session_factory, settings, world), [left])
+    with session_factory.begin() as session:
+        partners.set_integration(session.get(Partner, world.partner_id), True)
+    lease = acquire_lease(session_factory, world.partner_id, new_holder(), seconds=60)
+    try:
+        with pytest.raises(RunInProgress, match="already running"):
+            zero_additions(action(session_factory, settings, world), [left])
+    finally:
+        release_lease(session_factory, lease)
+
+    assert not [e for e in cw_state.log if e.method == "PATCH"]
+    assert cw_state.get("additions", left)["quantity"] == 2.0

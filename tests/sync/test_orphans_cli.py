@@ -104,6 +104,27 @@ def test_bad_input_is_one_line_and_non_zero(cli, excluded, args, message):
     assert len(result.stderr.strip().splitlines()) <= 3  # click's usage errors add a hint line
 
 
+def test_another_partners_addition_is_not_found(cli, excluded, session_factory, settings, cw):
+    from billing_sync import partner_connection, partners
+    from tests.sync.conftest import CLIENT_ID, PRIVATE_KEY
+
+    with session_factory.begin() as session:
+        other = partners.create_partner(session, "other", now=NOW)
+        partners.set_integration(other, True)
+        form = partner_connection.ConnectionForm(cw.site, "acme", "pub-key", PRIVATE_KEY, CLIENT_ID)
+        partner_connection.save_connection(session, settings, other, form, now=NOW)
+    left = excluded.additions("ext-001")[0]
+
+    result = cli("zero", "other", str(left["id"]))
+
+    assert result.returncode == 1
+    assert (
+        result.stderr
+        == f"error: no addition {left['id']} on this partner's mapped or synced agreements\n"
+    )
+    assert excluded.state.get("additions", left["id"])["quantity"] == left["quantity"]
+
+
 def test_adopting_a_leftover_is_refused_in_one_line(cli, excluded):
     left = excluded.additions("ext-001")[0]["id"]
 
