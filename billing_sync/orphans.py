@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing_sync.connectwise.errors import ConnectWiseError, NotFound
@@ -215,8 +215,10 @@ def _owners(session: Session, partner_id: int) -> dict[int, Owner]:
     kept = RunItem.action.in_(("create", "unchanged")) | (
         (RunItem.action == "update") & (Run.trigger != "orphan")
     )
+    columns = (RunItem.addition_id, RunItem.company_id, RunItem.product_id, RunItem.agreement_id)
+    # One row per (addition, owner), not one per run that found it unchanged.
     rows = session.execute(
-        select(RunItem.addition_id, RunItem.company_id, RunItem.product_id, RunItem.agreement_id)
+        select(*columns)
         .join(Run, Run.id == RunItem.run_id)
         .where(
             RunItem.partner_id == partner_id,
@@ -227,7 +229,8 @@ def _owners(session: Session, partner_id: int) -> dict[int, Owner]:
             RunItem.agreement_id.is_not(None),
             kept,
         )
-        .order_by(RunItem.id)
+        .group_by(*columns)
+        .order_by(func.max(RunItem.id))
     )
     owners = {addition: Owner(c, p, a) for addition, c, p, a in rows}  # the newest row wins
     for link in session.scalars(select(AdditionLink).where(AdditionLink.partner_id == partner_id)):
