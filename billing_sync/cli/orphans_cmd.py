@@ -100,7 +100,8 @@ def _print(report: RunReport, as_json: bool) -> None:
             f"{item.company_name[:24] or '-':<24} {item.agreement_id or '-':>9} "
             f"{item.addition_id or '-':>9} {before:>7} {after:>6}  {item.action}"
         )
-        lines.append(line + (f": {item.error}" if item.error else ""))
+        note = item.error or item.advice  # why it failed, or what was done
+        lines.append(line + (f": {note}" if note else ""))
     run = "dry run" if report.run_id is None else f"run {report.run_id}"
     lines.append(f"{run} {report.status}" + (f": {report.message}" if report.message else ""))
     echo("\n".join(lines), lines=True)

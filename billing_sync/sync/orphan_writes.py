@@ -16,7 +16,8 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_sync.errors import Conflict, InvalidInput, NotFoundError
+from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.errors import BillingSyncError, Conflict, InvalidInput, NotFoundError
 from billing_sync.lease import LeaseLost, release_lease
 from billing_sync.models import AdditionLink, Partner, Run
 from billing_sync.orphans import Facts, Orphan, OrphanReport, find_orphans
@@ -185,13 +186,17 @@ def _run(action: OrphanAction, involved: set[int], work: Callable[[Pass], list])
             fresh, facts = find_orphans(
                 session, client, action.partner_id, now=action.now, agreements=involved
             )
+            if fresh.problems:  # nothing is written on what could not be read again
+                status, result.message = "failed", "; ".join(fresh.problems[:3])
+                return result
             pending = _settle(session, ledger, handle.run_id, fresh, facts)
             attempts = settings.cw_max_retries + 1
             result.items = work(Pass(ledger, client, fresh, facts, pending, timing, attempts))
     except LeaseLost as exc:
         status, result.message = "interrupted", f"stopped: {exc}; nothing more was sent"
     except Exception as exc:  # the run row must never stay "running"
-        status, result.message = "failed", f"internal error: {exc}"
+        said = isinstance(exc, ConnectWiseError | BillingSyncError)
+        status, result.message = "failed", str(exc) if said else f"internal error: {exc}"
         raise
     finally:
         _finish(action, handle.run_id, result, status)
@@ -266,9 +271,9 @@ def _zero_one(work: Pass, addition_id: int) -> ItemReport:
     if (refused := _in_flight(work, orphan)) is not None:
         return refused
     if abs(orphan.quantity) < 1e-6:
-        note = "already 0: nothing to write"
-        work.ledger.record_many([(_entry(orphan, "skipped", 0.0, error=note), "done")], [])
-        return _item(orphan, "skipped", 0.0, error=note)
+        note = "already 0: nothing to write"  # advice, not an error: nothing is wrong
+        work.ledger.record_many([(_entry(orphan, "skipped", 0.0, advice=note), "done")], [])
+        return _item(orphan, "skipped", 0.0, advice=note)
     link = work.facts.links.get((orphan.company_id, orphan.product_id))
     change = Change(
         orphan.company_id,
