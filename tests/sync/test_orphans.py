@@ -387,3 +387,53 @@ def test_set_to_zero_refuses_while_the_integration_is_off_or_a_run_holds_the_lea
 
     assert not [e for e in cw_state.log if e.method == "PATCH"]
     assert cw_state.get("additions", left)["quantity"] == 2.0
+
+
+def test_a_product_remapped_to_another_item_leaves_its_additions_behind(
+    session_factory, settings, cw, cw_state
+):
+    from billing_sync import catalog
+    from billing_sync.models import Product
+    from tests.sync.conftest import _catalog
+
+    world = synced(session_factory, settings, cw, cw_state, companies=2)
+    old = {
+        a["id"]
+        for a in world.additions("ext-001")
+        if a["product"]["id"] == world.catalog["pb-premium"]
+    }
+    item = cw_state.add_catalog_item(identifier="PB-PREM-2", description="Premium, new SKU")
+    with session_factory.begin() as session:
+        product = session.get(Product, world.products["pb-premium"])
+        catalog.map_product(session, world.partner_id, product, _catalog(item), now=NOW)
+
+    report = listed(session_factory, settings, world)
+
+    assert {o.addition_id for o in report.orphans} == old
+    assert report.orphans[0].why == f"its product is now mapped to catalog item {item['id']}"
+
+
+def test_an_old_agreement_mapped_to_another_company_still_lists_the_first_ones_leftover(
+    session_factory, settings, cw, cw_state
+):
+    world = synced(session_factory, settings, cw, cw_state, companies=2)
+    left = {a["id"] for a in world.additions("ext-000")}
+    old_agreement = world.agreements["ext-000"]
+    remap(session_factory, world, cw_state, "ext-000")
+    record = cw_state.get("agreements", old_agreement)
+    with session_factory.begin() as session:  # ext-001 moves onto ext-000's old agreement
+        company = mappings.get_company(session, world.partner_id, "ext-001")
+        mappings.save_mapping(
+            session,
+            company,
+            record["company"]["id"],
+            _agreement(record),
+            matched_by="manual",
+            now=NOW,
+        )
+
+    report = listed(session_factory, settings, world)
+
+    ours = [o for o in report.orphans if o.agreement_id == old_agreement]
+    assert {o.addition_id for o in ours} == left
+    assert {(o.kind, o.company) for o in ours} == {("left_behind", "ext-000")}

@@ -81,6 +81,8 @@ def test_set_to_zero_needs_the_confirmation_then_is_a_recorded_run(
     with session_factory() as session:
         run = session.scalars(select(Run).where(Run.trigger == "orphan")).one()
     assert (run.status, run.updated) == ("succeeded", 1)
+    ledger = admin.get(f"/runs/{run.id}").get_data(as_text=True)
+    assert "Customer 001" in ledger and str(left["id"]) in ledger
 
 
 def test_adopt_from_the_page(settings, session_factory, synced):
