@@ -62,22 +62,28 @@ def _checked(action: OrphanAction, addition_ids: list[int], agreements=None) -> 
         if session.get(Partner, action.partner_id) is None:
             raise NotFoundError(f"no partner with id {action.partner_id}")
         with _client(action, session) as client:
-            report, _facts = find_orphans(
+            report, facts = find_orphans(
                 session, client, action.partner_id, now=action.now, agreements=agreements
             )
     if report.problems and any(report.find(i) is None for i in addition_ids):
         raise Conflict("; ".join(report.problems[:3]))  # it may sit on an agreement not read
-    managed = {a.id for active in report.read.values() for a in active}
+    seen = {a.id: a for active in report.read.values() for a in active}
     for addition_id in addition_ids:
-        if report.find(addition_id) is None:
-            if addition_id in managed:
-                raise Conflict(
-                    f"addition {addition_id} is not an orphan: billing-sync manages it (or the "
-                    "next sync does); change its count instead"
-                )
+        if report.find(addition_id) is not None:
+            continue
+        if addition_id not in seen:
             raise NotFoundError(
                 f"no addition {addition_id} on this partner's mapped or synced agreements"
             )
+        if facts.owner(seen[addition_id]) or facts.item_of(seen[addition_id].product_id):
+            raise Conflict(
+                f"addition {addition_id} is not an orphan: billing-sync manages it (or the "
+                "next sync does); change its count instead"
+            )
+        raise Conflict(
+            f"addition {addition_id} is not billing-sync's: its catalog item is not mapped; "
+            "change it in ConnectWise"
+        )
     return report
 
 

@@ -437,3 +437,17 @@ def test_an_old_agreement_mapped_to_another_company_still_lists_the_first_ones_l
     ours = [o for o in report.orphans if o.agreement_id == old_agreement]
     assert {o.addition_id for o in ours} == left
     assert {(o.kind, o.company) for o in ours} == {("left_behind", "ext-000")}
+
+
+def test_the_msps_own_addition_of_an_unmapped_item_is_refused_as_not_ours(
+    session_factory, settings, cw, cw_state
+):
+    world = synced(session_factory, settings, cw, cw_state, companies=1)
+    rmm = cw_state.add_catalog_item(identifier="RMM", description="RMM agent")
+    theirs = cw_state.add_addition(world.agreements["ext-000"], rmm["id"], quantity=30)
+
+    with pytest.raises(Conflict, match="not billing-sync's: its catalog item is not mapped"):
+        zero_additions(action(session_factory, settings, world), [theirs["id"]])
+    with pytest.raises(Conflict, match="not billing-sync's"):
+        adopt_addition(action(session_factory, settings, world), theirs["id"])
+    assert cw_state.get("additions", theirs["id"])["quantity"] == 30.0
