@@ -166,4 +166,4 @@ def test_a_slow_connectwise_costs_the_page_its_wait_not_a_hang(
     cw_state.faults.latency_seconds = 0
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "could not be read" in text or "too slow" in text
+    assert "could not be read, so this list may be incomplete" in text, text
