@@ -10,6 +10,7 @@ import click
 from billing_sync.cli.common import CliError, handle_errors
 from billing_sync.cli.demo_cmds import demo, simulator
 from billing_sync.cli.month_close_cmd import month_close
+from billing_sync.cli.orphans_cmd import orphans
 from billing_sync.cli.rollback_cmd import rollback
 from billing_sync.cli.setup_cmds import (
     companies,
@@ -47,6 +48,7 @@ for command in (
     sync,
     rollback,
     month_close,
+    orphans,
     token,
     simulator,
     demo,

@@ -93,6 +93,9 @@ class WriteTarget:
     next_invoice_date: date | None
     prorate_flag: bool | None
     replanned: bool = False
+    # False for a write to an addition billing-sync does not manage (an orphan set to 0): the
+    # (company, product) link must keep naming the addition it manages.
+    keeps_link: bool = True
 
 
 def marker(intent_id: int) -> str:
@@ -264,7 +267,9 @@ def _record(
 ) -> None:
     if result.outcome is Outcome.DONE:
         addition = result.addition
-        link = link_for(target, change, addition.id, addition.quantity)
+        link = (
+            link_for(target, change, addition.id, addition.quantity) if target.keeps_link else None
+        )
         ledger.complete(intent.id, "done", addition_id=addition.id, error=result.error, link=link)
     elif result.outcome is Outcome.FAILED:
         ledger.complete(intent.id, "failed", error=result.error, advice=result.advice)
