@@ -24,6 +24,7 @@ def _blueprints():
         companies,
         connection,
         dashboard,
+        holds,
         products,
         runs,
         schedule,
@@ -44,6 +45,7 @@ def _blueprints():
         usage.bp,
         tokens.bp,
         worklist.bp,
+        holds.bp,
     )
 
 

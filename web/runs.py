@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template, request, url_for
 
-from billing_sync import page_queries
+from billing_sync import guard_queries, page_queries
 from web.common import page_arg, partner_id
 from web.state import db
 
@@ -35,6 +35,8 @@ def detail(run_id: int):
         action=action,
         counts=page_queries.action_counts(db(), partner_id(), run.id),
         actions=page_queries.ACTIONS,
+        run_holds=guard_queries.run_holds(db(), partner_id(), run.id),
+        run_drift=guard_queries.run_drift(db(), partner_id(), run.id),
     )
 
 
