@@ -1,14 +1,23 @@
-"""Read-side queries for the guardrail pages: holds, decisions, drift, and the loud counts."""
+"""Read-side queries for the guardrail pages: holds, decisions, drift, counts, rule overrides."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, distinct, func, select
+from sqlalchemy import Select, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
-from billing_sync.models import Company, CompanyMapping, Drift, Hold, Product, Run
+from billing_sync.guard_rules import COMPANY_FIELDS
+from billing_sync.models import (
+    Company,
+    CompanyMapping,
+    Drift,
+    GuardRule,
+    Hold,
+    Product,
+    Run,
+)
 
 RECENT_DECISIONS = 50
 SHOWN_HOLDS = 500  # a page of open holds; more than this means a wrong tenant, not 500 reviews
@@ -218,3 +227,41 @@ def run_drift(session: Session, partner_id: int, run_id: int) -> list[DriftRow]:
         .limit(SHOWN_HOLDS)
     )
     return [DriftRow(*row) for row in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class OverrideRow:
+    """A company whose hold thresholds differ from its partner's."""
+
+    company_id: int
+    company_name: str
+    external_id: str
+    rule: GuardRule
+
+
+def partner_rule(session: Session, partner_id: int) -> GuardRule | None:
+    """The partner's own stored rules row (None: every rule at its default)."""
+    query = select(GuardRule).where(
+        GuardRule.partner_id == partner_id, GuardRule.company_id.is_(None)
+    )
+    return session.scalar(query)
+
+
+def company_rule(session: Session, partner_id: int, company_id: int) -> GuardRule | None:
+    """One company's stored override row, if any."""
+    query = select(GuardRule).where(
+        GuardRule.partner_id == partner_id, GuardRule.company_id == company_id
+    )
+    return session.scalar(query)
+
+
+def company_overrides(session: Session, partner_id: int) -> list[OverrideRow]:
+    """The companies that override some hold threshold, by name (rows left all blank are not)."""
+    set_any = or_(*(getattr(GuardRule, name).is_not(None) for name in COMPANY_FIELDS))
+    query = (
+        select(Company.id, Company.name, Company.external_id, GuardRule)
+        .join(GuardRule, GuardRule.company_id == Company.id)
+        .where(GuardRule.partner_id == partner_id, Company.partner_id == partner_id, set_any)
+        .order_by(func.lower(Company.name), Company.id)
+    )
+    return [OverrideRow(*row) for row in session.execute(query)]

@@ -26,6 +26,7 @@ def _blueprints():
         dashboard,
         holds,
         products,
+        rules,
         runs,
         schedule,
         sync,
@@ -46,6 +47,7 @@ def _blueprints():
         tokens.bp,
         worklist.bp,
         holds.bp,
+        rules.bp,
     )
 
 

@@ -18,6 +18,7 @@ from billing_sync.mappings import (
 from billing_sync.suggestions import refresh_suggestions
 from billing_sync.sync_status import latest_finished_run, whole_run_failure
 from billing_sync.worklist import DEFAULT_MIN_SCORE, preview_accept
+from web import rules
 from web.common import (
     cw_problem,
     id_arg,
@@ -161,6 +162,7 @@ def edit(company_id: int):
         agreements=agreements,
         problem=problem,
         taken=taken,
+        **rules.company_rules_context(company.id),
     )
 
 
