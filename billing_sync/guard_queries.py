@@ -143,6 +143,27 @@ def run_holds(session: Session, partner_id: int, run_id: int) -> list[HoldRow]:
     return [HoldRow(*row) for row in session.execute(query)]
 
 
+def open_holds_by_company(
+    session: Session, partner_id: int, company_ids: list[int]
+) -> dict[int, list[HoldRow]]:
+    """Open holds of these companies (one query for a whole listing page), per company."""
+    if not company_ids:
+        return {}
+    query = (
+        _hold_query()
+        .where(
+            Hold.partner_id == partner_id,
+            Hold.status == "open",
+            Hold.company_id.in_(company_ids),
+        )
+        .order_by(Product.code, Hold.id)
+    )
+    found: dict[int, list[HoldRow]] = {}
+    for row in session.execute(query):
+        found.setdefault(row.company_id, []).append(HoldRow(*row))
+    return found
+
+
 def open_hold_count(session: Session, partner_id: int) -> int:
     """How many of the partner's holds wait for a decision (the nav link's figure)."""
     query = select(func.count(Hold.id)).where(Hold.partner_id == partner_id, Hold.status == "open")

@@ -55,10 +55,11 @@ def index():
     search = search_arg()
     failed = worklist_queries.failed_company_ids(db(), partner_id())
     page = _tab_page(tab, search, failed)
-    drift = {}
-    if tab in ("mapped", "excluded"):  # rows of company_page; one query for the whole page
+    drift, held = {}, {}
+    if tab in ("mapped", "excluded"):  # rows of company_page; one query each for the page
         ids = [row.company_id for row in page.items]
         drift = guard_queries.open_drift_by_company(db(), partner_id(), ids)
+        held = guard_queries.open_holds_by_company(db(), partner_id(), ids)
     counts = page_queries.mapping_counts(db(), partner_id(), search)
     counts["problems"] = worklist_queries.problem_count(db(), partner_id(), search, failed)
     cached, fetched_at = worklist_queries.cache_status(db(), partner_id())
@@ -78,6 +79,7 @@ def index():
         min_score=DEFAULT_MIN_SCORE,
         failure=whole_run_failure(latest_finished_run(db(), partner_id())),
         drift=drift,
+        held=held,
     )
 
 

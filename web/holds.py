@@ -51,7 +51,7 @@ def _hold_ids() -> list[int]:
     return [record_id(value, "hold id") for value in raw]
 
 
-def _decide(ids: list[int] | None, decision: str) -> list | None:
+def _decide(ids: list[int], decision: str) -> list | None:
     """Record the decision, or flash why not and change nothing (another partner's id: 404)."""
     try:
         decided = holds.decide(db(), partner_id(), ids, decision, by=current_user.email, now=now())
@@ -96,23 +96,19 @@ def _plural(n: int) -> str:
 
 @bp.post("/approve")
 def approve():
-    """Approve the chosen holds (or all open ones, once confirmed); start a run to write them."""
+    """Approve the chosen holds (all shown ones, once confirmed); start a run to write them."""
     try:
-        if request.form.get("all"):
-            if not request.form.get("confirm"):
-                raise InvalidInput("Tick the confirmation to approve every held change.")
-            ids = None
-        else:
-            ids = _hold_ids()
+        # "Approve all" names the rows the page showed: a hold that arrived since is not
+        # approved unseen.
+        if request.form.get("all") and not request.form.get("confirm"):
+            raise InvalidInput("Tick the confirmation to approve every held change.")
+        ids = _hold_ids()
     except InvalidInput as exc:
         flash(str(exc), "error")
         return redirect(url_for(".index"), code=303)
     decided = _decide(ids, "approved")
-    if decided is not None:
-        if decided:
-            flash(f"Approved {_plural(len(decided))}. {_start_approval_run()}", "success")
-        else:
-            flash("No held change was waiting; nothing was approved.", "success")
+    if decided:
+        flash(f"Approved {_plural(len(decided))}. {_start_approval_run()}", "success")
     return redirect(url_for(".index"), code=303)
 
 

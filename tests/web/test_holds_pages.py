@@ -145,7 +145,7 @@ def test_rejecting_a_hold_keeps_connectwise_as_it_is(admin, world, session_facto
         assert session.scalar(runs) is None  # no run was started
 
 
-def test_approve_all_needs_the_confirmation_then_approves_every_open_hold(
+def test_approve_all_needs_the_confirmation_then_approves_every_hold_it_showed(
     admin, world, session_factory
 ):
     ids = [
@@ -154,12 +154,18 @@ def test_approve_all_needs_the_confirmation_then_approves_every_open_hold(
     theirs = _hold(
         session_factory, world.theirs_partner_id, world.theirs_company_id, world.theirs_run_id
     )
-    admin.post("/holds/approve", data={"all": "1"})
+    page = _text(admin.get("/holds/"))
+    form = page.split('id="approve-all"')[1].split("</form>")[0]
+    shown = [str(i) for i in ids]
+    assert all(f'name="hold_id" value="{i}"' in form for i in shown)
+    admin.post("/holds/approve", data={"all": "1", "hold_id": shown})
     assert "Tick the confirmation" in _text(admin.get("/holds/"))
     assert {_status(session_factory, i)[0] for i in ids} == {"open"}
-    admin.post("/holds/approve", data={"all": "1", "confirm": "1"})
+    unseen = _hold(session_factory, world.partner_id, world.company_id, world.run_id)
+    admin.post("/holds/approve", data={"all": "1", "confirm": "1", "hold_id": shown})
     assert "Approved 3 held changes." in _text(admin.get("/holds/"))
     assert {_status(session_factory, i)[0] for i in ids} == {"approved"}
+    assert _status(session_factory, unseen)[0] == "open"  # arrived after the page was shown
     assert _status(session_factory, theirs)[0] == "open"  # the other partner's stays
 
 
@@ -244,7 +250,7 @@ def test_the_dashboard_makes_open_holds_and_drift_loud(admin, world, session_fac
     assert "1 addition changed by hand in ConnectWise." in page and "/holds/#drift" in page
 
 
-def test_the_company_row_shows_open_drift(admin, viewer, world, session_factory):
+def test_the_company_row_shows_open_drift_and_open_holds(admin, viewer, world, session_factory):
     _drift(session_factory, world.partner_id, world.company_id, world.run_id)
     _drift(
         session_factory,
@@ -253,8 +259,11 @@ def test_the_company_row_shows_open_drift(admin, viewer, world, session_factory)
         world.theirs_run_id,
         changed_by="spy",
     )
+    hold_id = _hold(session_factory, world.partner_id, world.company_id, world.run_id)
     for client in (admin, viewer):
         page = _text(client.get("/companies/?tab=mapped"))
+        assert "Held for approval: <strong>pb-business</strong> 20 → 2" in page
+        assert f"/holds/#hold-{hold_id}" in page
         assert "Changed by hand: <strong>pb-business</strong> 12 → 15" in page
         assert "by jdoe, 2026-03-09 17:05 CET" in page and "spy" not in page
 
