@@ -51,6 +51,11 @@ def _hold_ids() -> list[int]:
     return [record_id(value, "hold id") for value in raw]
 
 
+def _back(decided: list | None):
+    """Back to the page: 302 after a decision, 303 (the house's refused form) when none."""
+    return redirect(url_for(".index"), code=302 if decided else 303)
+
+
 def _decide(ids: list[int], decision: str) -> list | None:
     """Record the decision, or flash why not and change nothing (another partner's id: 404)."""
     try:
@@ -105,11 +110,11 @@ def approve():
         ids = _hold_ids()
     except InvalidInput as exc:
         flash(str(exc), "error")
-        return redirect(url_for(".index"), code=303)
+        return _back(None)
     decided = _decide(ids, "approved")
     if decided:
         flash(f"Approved {_plural(len(decided))}. {_start_approval_run()}", "success")
-    return redirect(url_for(".index"), code=303)
+    return _back(decided)
 
 
 @bp.post("/reject")
@@ -119,7 +124,7 @@ def reject():
         ids = _hold_ids()
     except InvalidInput as exc:
         flash(str(exc), "error")
-        return redirect(url_for(".index"), code=303)
+        return _back(None)
     decided = _decide(ids, "rejected")
     if decided:
         flash(
@@ -127,4 +132,4 @@ def reject():
             "count changes again.",
             "success",
         )
-    return redirect(url_for(".index"), code=303)
+    return _back(decided)

@@ -129,7 +129,7 @@ def save_partner():
     if (refusal := _save(None, PARTNER_FIELDS, back)) is not None:
         return refusal
     flash("Hold rules saved.", "success")
-    return redirect(url_for("schedule.show") + "#rules", code=303)
+    return redirect(url_for("schedule.show") + "#rules")
 
 
 @bp.post("/company/<id:company_id>")
@@ -140,16 +140,17 @@ def save_company(company_id: int):
     if (refusal := _save(company.id, COMPANY_FIELDS, back)) is not None:
         return refusal
     flash(f"Hold rules for {company.name} saved.", "success")
-    return redirect(back + "#rules", code=303)
+    return redirect(back + "#rules")
 
 
 @bp.post("/company/<id:company_id>/remove")
 def remove_company(company_id: int):
     """Drop a company's override: its items are judged by the partner's rules again."""
     company = get_company(db(), partner_id(), company_id)
-    save_rules(db(), partner_id(), company.id, dict.fromkeys(COMPANY_FIELDS), now=now())
-    db().commit()
+    if guard_queries.company_rule(db(), partner_id(), company.id) is not None:
+        save_rules(db(), partner_id(), company.id, dict.fromkeys(COMPANY_FIELDS), now=now())
+        db().commit()
     flash(f"{company.name} follows the partner's hold rules again.", "success")
     if request.form.get("back") == "company":
-        return redirect(url_for("companies.edit", company_id=company.id) + "#rules", code=303)
-    return redirect(url_for("schedule.show") + "#rules", code=303)
+        return redirect(url_for("companies.edit", company_id=company.id) + "#rules")
+    return redirect(url_for("schedule.show") + "#rules")
