@@ -33,7 +33,7 @@ from billing_sync.sync_status import (
 )
 
 TABS = ("mapped", "unmatched", "excluded")
-ACTIONS = ("create", "update", "unchanged", "skipped", "error")
+ACTIONS = ("create", "update", "unchanged", "skipped", "error", "held")
 TAB_STATUS = func.coalesce(CompanyMapping.status, literal_column("'unmatched'"))
 # The columns of a CompanyRow, in its order (with_mapping joins the mapping).
 COMPANY_ROW = (

@@ -24,9 +24,11 @@ def _blueprints():
         companies,
         connection,
         dashboard,
+        holds,
         orphans,
         products,
         rollbacks,
+        rules,
         runs,
         schedule,
         sync,
@@ -48,6 +50,8 @@ def _blueprints():
         usage.bp,
         tokens.bp,
         worklist.bp,
+        holds.bp,
+        rules.bp,
     )
 
 

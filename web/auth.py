@@ -39,7 +39,7 @@ PUBLIC_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.readyz", "ops.me
 # /api/v1 checks Bearer tokens itself; a signed-in browser's cookie opens nothing there.
 TOKEN_BLUEPRINTS = {"api", "api_docs"}
 # What a viewer (finance staff) may read; every write needs an admin.
-VIEWER_BLUEPRINTS = {"auth", "dashboard", "runs", "usage", "tokens", "orphans"}
+VIEWER_BLUEPRINTS = {"auth", "dashboard", "runs", "usage", "tokens", "orphans", "holds"}
 # Pages of admin blueprints a viewer may read too: the companies' sync status (read-only).
 VIEWER_ENDPOINTS = {"companies.index"}
 VIEWER_REFUSED = "This action needs an admin; you are signed in as a viewer."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from billing_sync import page_queries, worklist_queries
+from billing_sync import guard_queries, page_queries, worklist_queries
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import InvalidInput, NotFoundError
@@ -18,6 +18,7 @@ from billing_sync.mappings import (
 from billing_sync.suggestions import refresh_suggestions
 from billing_sync.sync_status import latest_finished_run, whole_run_failure
 from billing_sync.worklist import DEFAULT_MIN_SCORE, preview_accept
+from web import rules
 from web.common import (
     cw_problem,
     id_arg,
@@ -54,6 +55,11 @@ def index():
     search = search_arg()
     failed = worklist_queries.failed_company_ids(db(), partner_id())
     page = _tab_page(tab, search, failed)
+    drift, held = {}, {}
+    if tab in ("mapped", "excluded"):  # rows of company_page; one query each for the page
+        ids = [row.company_id for row in page.items]
+        drift = guard_queries.open_drift_by_company(db(), partner_id(), ids)
+        held = guard_queries.open_holds_by_company(db(), partner_id(), ids)
     counts = page_queries.mapping_counts(db(), partner_id(), search)
     counts["problems"] = worklist_queries.problem_count(db(), partner_id(), search, failed)
     cached, fetched_at = worklist_queries.cache_status(db(), partner_id())
@@ -72,6 +78,8 @@ def index():
         preview=preview,
         min_score=DEFAULT_MIN_SCORE,
         failure=whole_run_failure(latest_finished_run(db(), partner_id())),
+        drift=drift,
+        held=held,
     )
 
 
@@ -156,6 +164,7 @@ def edit(company_id: int):
         agreements=agreements,
         problem=problem,
         taken=taken,
+        **rules.company_rules_context(company.id),
     )
 
 

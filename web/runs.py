@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template, request, url_for
 from flask_login import current_user
 
-from billing_sync import page_queries
+from billing_sync import guard_queries, page_queries
 from billing_sync.sync.rollback import may_roll_back, rolled_back_by
 from web.common import page_arg, partner_id
 from web.state import db
@@ -39,6 +39,8 @@ def detail(run_id: int):
         actions=page_queries.ACTIONS,
         rollback=current_user.is_admin and may_roll_back(db(), partner_id(), run),
         rolled_back_by=rolled_back_by(db(), partner_id(), run.id),
+        run_holds=guard_queries.run_holds(db(), partner_id(), run.id),
+        run_drift=guard_queries.run_drift(db(), partner_id(), run.id),
     )
 
 

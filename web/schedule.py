@@ -1,4 +1,4 @@
-"""The sync schedule page: frequency, weekday, time, zone, count basis; next run in local time."""
+"""The schedule page: frequency, weekday, time, zone, count basis, next run; the hold rules."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from billing_sync.scheduler.service import (
     set_schedule,
 )
 from billing_sync.validation import whole_number
+from web import rules
 from web.common import partner, partner_id, recalled, refused
 from web.state import db, now, state
 
@@ -45,10 +46,11 @@ def _stored() -> dict[str, str]:
 def show():
     """The schedule form with the next run in the partner's zone."""
     back = recalled()
+    schedule_back = {} if back.get("form") == rules.FORM else back  # the rules form's, not ours
     return render_template(
         "schedule.html",
-        values=back.get("values") or _stored(),
-        confirm_zone=back.get("confirm_zone", False),
+        values=schedule_back.get("values") or _stored(),
+        confirm_zone=schedule_back.get("confirm_zone", False),
         partner=partner(),
         next=next_runs(db(), partner_id()),
         pushed=last_pushed_period(db(), partner_id()),
@@ -56,6 +58,7 @@ def show():
         frequencies=FREQUENCIES,
         weekdays=WEEKDAYS,
         bases=BASES,
+        **rules.partner_rules_context(back),
     )
 
 

@@ -125,6 +125,26 @@ READS: dict[str, tuple[str, ...]] = {
     "worklist.accept_all": ("min_score", "q"),
     "worklist.exclude_selected": ("company", "q"),
     "worklist.cw_options": (),
+    "holds.index": (),
+    "holds.approve": ("hold_id", "all", "confirm"),
+    "holds.reject": ("hold_id",),
+    "rules.save_partner": (
+        "rise_percent",
+        "rise_users",
+        "fall_percent",
+        "fall_users",
+        "hold_zero",
+        "first_run_total",
+        "drift_policy",
+    ),
+    "rules.save_company": (
+        "rise_percent",
+        "rise_users",
+        "fall_percent",
+        "fall_users",
+        "hold_zero",
+    ),
+    "rules.remove_company": ("back",),
 }
 # Forms that post to the page they are on (no action attribute).
 SELF_POSTING = {
@@ -166,6 +186,17 @@ BENIGN = {
     "expires_days": "30",
     "min_score": "90",
     "company": "1",
+    "hold_id": "1",
+    "all": "",
+    "confirm": "1",
+    "rise_percent": "50",
+    "rise_users": "10",
+    "fall_percent": "25",
+    "fall_users": "5",
+    "hold_zero": "yes",
+    "first_run_total": "1000",
+    "drift_policy": "overwrite",
+    "back": "company",
     "unexpected": "x",
 }
 
