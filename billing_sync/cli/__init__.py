@@ -9,6 +9,8 @@ import click
 
 from billing_sync.cli.common import CliError, handle_errors
 from billing_sync.cli.demo_cmds import demo, simulator
+from billing_sync.cli.guard_cmds import drift, guardrails
+from billing_sync.cli.holds_cmds import holds
 from billing_sync.cli.month_close_cmd import month_close
 from billing_sync.cli.setup_cmds import (
     companies,
@@ -46,6 +48,9 @@ for command in (
     sync,
     month_close,
     token,
+    guardrails,
+    holds,
+    drift,
     simulator,
     demo,
 ):
