@@ -108,6 +108,9 @@ def _one(review: Review, change: Change) -> Change:
             return change
         review.effects.links.append((pair, {"adopted_at_count": None}))  # the count moved on
     if change.action not in WRITES:
+        prior = review.guard.holds.get(pair)
+        if prior is not None and prior.status in ("open", "approved"):
+            review.effects.superseded.append(prior.id)  # ConnectWise already shows the count
         return change
     return _hold_or_write(review, change, forced)
 

@@ -188,3 +188,13 @@ def test_a_preview_reports_held_items_and_stores_no_hold(session_factory, settin
 
     assert item(preview, "ext-001", "pb-business").action == "held"
     assert preview.status == "held" and holds(session_factory) == []
+
+
+def test_an_open_hold_is_superseded_when_the_count_comes_back(session_factory, settings, live):
+    _held_from(session_factory, settings, live, 2, 25)
+    set_count(session_factory, live, "ext-001", "pb-business", 2)  # the bad feed was fixed
+
+    back = sync(session_factory, settings, live)
+
+    assert (item(back, "ext-001", "pb-business").action, back.status) == ("unchanged", "succeeded")
+    assert [h.status for h in holds(session_factory)] == ["superseded"]
