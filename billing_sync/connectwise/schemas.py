@@ -58,7 +58,8 @@ class _Ref(_Base):
 class _Info(_Base):
     """The `_info` block ConnectWise attaches to a record: who changed it last, and when."""
 
-    updated_by = fields.String(data_key="updatedBy", validate=NAME, **OPTIONAL)
+    # Informational only (who edited by hand): cut to its column, never a reason to refuse.
+    updated_by = fields.String(data_key="updatedBy", **OPTIONAL)
     last_updated = UtcDateTime(data_key="lastUpdated", **OPTIONAL)
 
 
@@ -80,8 +81,9 @@ class AdditionSchema(_Base):
     def _to_record(self, data: dict[str, Any], **kwargs: Any) -> Addition:
         product = data.pop("product")
         info = data.pop("info") or {}
+        who = info.get("updated_by")
         return Addition(
-            updated_by=info.get("updated_by"),
+            updated_by=who[:255] if who else None,
             updated_at=info.get("last_updated"),
             product_id=product["id"],
             product_identifier=product["identifier"],
