@@ -176,6 +176,10 @@ def test_a_first_run_above_the_total_holds_every_write_until_approved(
     approval = sync(session_factory, settings, world, trigger="approval")
     assert approval.status == "succeeded"
     assert world.quantities() == expected_quantities(world)
+    make_live(session_factory, world)  # a later run is no first run: its writes go out
+    set_count(session_factory, world, "ext-000", "pb-business", 2)
+    later = sync(session_factory, settings, world)
+    assert (item(later, "ext-000", "pb-business").action, later.status) == ("update", "succeeded")
 
 
 def test_a_preview_reports_held_items_and_stores_no_hold(session_factory, settings, live):
