@@ -80,39 +80,53 @@ def _one(review: Review, change: Change) -> Change:
     pair = (change.company_id, change.product_id)
     forced = None
     link = review.job.context.links.get(pair)
-    linked = (
-        link is not None
-        and change.addition_id is not None
-        and link.addition_id == change.addition_id
-        and link.agreement_id == review.job.target.agreement_id
-        and link.quantity is not None
-    )
-    if linked and not any(_same(q, change.quantity_before) for q in _written(review, link)):
-        outcome = _drift(review, change, link.quantity)
-        if isinstance(outcome, Change):
-            return outcome
-        forced = outcome
-    elif linked:
-        for drift in review.guard.drifts.get(pair, []):  # ConnectWise shows our value again
-            note = f"ConnectWise shows {shown(link.quantity)} again (run {review.run_id})"
-            review.effects.resolved.append((drift.id, note))
-    adopted_at = review.guard.adopted.get(pair)
-    if adopted_at is not None and forced is None:
-        if adopted_at == change.quantity_after:
-            if change.action in WRITES:
-                advice = (
-                    f"ConnectWise's hand-set {shown(change.quantity_before)} was adopted; "
-                    f"nothing is written while the count stays {adopted_at}"
-                )
-                return replace(change, action="unchanged", advice=advice)
-            return change
-        review.effects.links.append((pair, {"adopted_at_count": None}))  # the count moved on
+    if _manages(review, change, link):
+        if not any(_same(q, change.quantity_before) for q in _written(review, link)):
+            outcome = _drift(review, change, link.quantity)
+            if isinstance(outcome, Change):
+                return outcome
+            forced = outcome
+        else:
+            for drift in review.guard.drifts.get(pair, []):  # ConnectWise shows our value again
+                note = f"ConnectWise shows {shown(link.quantity)} again (run {review.run_id})"
+                review.effects.resolved.append((drift.id, note))
+    if forced is None and (kept := _adopted(review, change)) is not None:
+        return kept
     if change.action not in WRITES:
         prior = review.guard.holds.get(pair)
         if prior is not None and prior.status in ("open", "approved"):
             review.effects.superseded.append(prior.id)  # ConnectWise already shows the count
         return change
     return _hold_or_write(review, change, forced)
+
+
+def _manages(review: Review, change: Change, link) -> bool:
+    """Whether the addition carrying the item is the one billing-sync last wrote to."""
+    return (
+        link is not None
+        and change.addition_id is not None
+        and link.addition_id == change.addition_id
+        and link.agreement_id == review.job.target.agreement_id
+        and link.quantity is not None
+    )
+
+
+def _adopted(review: Review, change: Change) -> Change | None:
+    """The item while a hand-set value stands (adopt policy), or None to plan it as usual."""
+    pair = (change.company_id, change.product_id)
+    adopted_at = review.guard.adopted.get(pair)
+    if adopted_at is None:
+        return None
+    if adopted_at != change.quantity_after:
+        review.effects.links.append((pair, {"adopted_at_count": None}))  # the count moved on
+        return None
+    if change.action not in WRITES:
+        return change
+    advice = (
+        f"ConnectWise's hand-set {shown(change.quantity_before)} was adopted; "
+        f"nothing is written while the count stays {adopted_at}"
+    )
+    return replace(change, action="unchanged", advice=advice)
 
 
 def _written(review: Review, link) -> list[float]:
