@@ -205,9 +205,7 @@ def _hold_or_write(review: Review, change: Change, forced: Verdict | None) -> Ch
     prior = review.guard.holds.get(pair)
     if prior is not None and abs(prior.quantity_after - change.quantity_after) < TOLERANCE:
         if prior.status == "open":
-            message = (
-                f"held ({prior.rule}): {prior.reason}; waiting for a decision (hold {prior.id})"
-            )
+            message = f"{prior.rule} rule: {prior.reason}; waiting for a decision (hold {prior.id})"
             return replace(change, action="held", error=message)
         if prior.status == "rejected":
             message = (
@@ -248,7 +246,7 @@ def _hold_or_write(review: Review, change: Change, forced: Verdict | None) -> Ch
             created_at=review.job.ledger.clock(),
         )
     )
-    return replace(change, action="held", error=f"held ({verdict.rule}): {verdict.reason}")
+    return replace(change, action="held", error=f"{verdict.rule} rule: {verdict.reason}")
 
 
 def _store(job, effects: Effects) -> None:

@@ -67,7 +67,7 @@ def test_each_trigger_holds_by_default_and_writes_below_it(
         assert holds(session_factory) == []
         return
     assert (got.action, report.status) == ("held", "held")
-    assert f"held ({rule})" in got.error and f"{start} -> {count}" in got.error
+    assert f"{rule} rule: " in got.error and f"{start} -> {count}" in got.error
     assert addition(live, "ext-001", "pb-business")["quantity"] == start  # not written
     (hold,) = holds(session_factory)
     assert (hold.rule, hold.status, hold.quantity_before, hold.quantity_after) == (
