@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from billing_sync.guard_rules import save_rules
 from billing_sync.holds import decide
 from tests.guardrails.helpers import (
     DEFAULTS,
@@ -19,7 +20,7 @@ from tests.guardrails.helpers import (
     set_rules,
     sync,
 )
-from tests.sync.conftest import NO_HOLDS, expected_quantities
+from tests.sync.conftest import NO_HOLDS, NOW, expected_quantities
 
 DECIDED = datetime(2026, 11, 5, 13, 0, tzinfo=UTC)
 
@@ -202,3 +203,18 @@ def test_an_open_hold_is_superseded_when_the_count_comes_back(session_factory, s
 
     assert (item(back, "ext-001", "pb-business").action, back.status) == ("unchanged", "succeeded")
     assert [h.status for h in holds(session_factory)] == ["superseded"]
+
+
+def test_a_company_override_judges_that_company_only(session_factory, settings, live):
+    set_rules(session_factory, live, NO_HOLDS)
+    sync(session_factory, settings, live)
+    set_rules(session_factory, live, DEFAULTS)
+    with session_factory.begin() as session:  # ext-002 is watched closely: any rise of 1+ user
+        save_rules(session, live.partner_id, live.companies["ext-002"], {"rise_users": 0}, now=NOW)
+    set_count(session_factory, live, "ext-001", "pb-business", 4)  # 2 -> 4
+    set_count(session_factory, live, "ext-002", "pb-business", 6)  # 3 -> 6
+
+    report = sync(session_factory, settings, live)
+
+    assert item(report, "ext-001", "pb-business").action == "update"
+    assert item(report, "ext-002", "pb-business").action == "held"
