@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing_sync.hold_counts import held_agreements
 from billing_sync.models import Run, RunItem
 from billing_sync.month_close_status import PENDING, STATES, month_close_statuses, state_counts
 from billing_sync.queue.client import RunQueue
@@ -35,7 +36,7 @@ def readiness(factory: sessionmaker[Session], queue: RunQueue | None) -> dict[st
 
 
 def database_gauges(session: Session, now: datetime, stuck_after: timedelta) -> Iterator[Metric]:
-    """Open write intents, runs queued or running, month closes by state."""
+    """Open write intents, runs queued or running, agreements held, month closes by state."""
     intents = session.scalar(select(func.count(RunItem.id)).where(RunItem.state == OPEN))
     yield GaugeMetricFamily(
         "billing_sync_open_intents", "Writes sent or about to be whose outcome is unknown", intents
@@ -53,6 +54,11 @@ def database_gauges(session: Session, now: datetime, stuck_after: timedelta) -> 
     for status in OPEN_STATUSES:
         runs.add_metric([status], counts.get(status, 0))
     yield runs
+    yield GaugeMetricFamily(
+        "billing_sync_agreements_held",
+        "Agreements with an open held change: they invoice without it unless it is approved",
+        held_agreements(session),
+    )
     closes = state_counts(month_close_statuses(session, now, stuck_after=stuck_after))
     yield GaugeMetricFamily(
         "billing_sync_month_close_pending",

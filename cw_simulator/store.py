@@ -200,6 +200,21 @@ class SimulatorState:
             record = rec.addition_record(new, agreement, item, given, rec.now_utc())
             return self._store("additions", record)
 
+    def edit_addition(
+        self, addition_id: int, *, quantity: float, updated_by: str, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """A person changes an addition's quantity in ConnectWise: `_info` names them."""
+        with self.lock:
+            addition = self._tables["additions"][addition_id]
+            addition["quantity"] = float(quantity)
+            addition["_info"] = {
+                **addition.get("_info", {}),
+                "updatedBy": updated_by,
+                "lastUpdated": rec.format_datetime(at or rec.now_utc()),
+            }
+            rec.derive_addition(addition, self._tables["agreements"][addition["agreementId"]])
+            return copy.deepcopy(addition)
+
     def additions(self, agreement_id: int, include_cancelled: bool = True) -> list[dict[str, Any]]:
         """Copies of an agreement's additions by id; optionally only those not yet cancelled."""
         now = rec.now_utc()

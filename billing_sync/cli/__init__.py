@@ -9,6 +9,8 @@ import click
 
 from billing_sync.cli.common import CliError, handle_errors
 from billing_sync.cli.demo_cmds import demo, simulator
+from billing_sync.cli.guard_cmds import drift, guardrails
+from billing_sync.cli.holds_cmds import holds
 from billing_sync.cli.month_close_cmd import month_close
 from billing_sync.cli.orphans_cmd import orphans
 from billing_sync.cli.rollback_cmd import rollback
@@ -50,6 +52,9 @@ for command in (
     month_close,
     orphans,
     token,
+    guardrails,
+    holds,
+    drift,
     simulator,
     demo,
 ):

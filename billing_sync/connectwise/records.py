@@ -20,6 +20,8 @@ class Addition:
     cancelled_date: datetime | None
     description: str | None = None
     serial_number: str | None = None  # where billing-sync stamps its ownership marker
+    updated_by: str | None = None  # `_info.updatedBy`: who last changed it (drift says who)
+    updated_at: datetime | None = None  # `_info.lastUpdated`
 
     def is_active(self, at: datetime) -> bool:
         """Active at `at`: not cancelled, or cancelled only in the future."""

@@ -55,6 +55,14 @@ class _Ref(_Base):
     name = fields.String(validate=NAME, **OPTIONAL)
 
 
+class _Info(_Base):
+    """The `_info` block ConnectWise attaches to a record: who changed it last, and when."""
+
+    # Informational only (who edited by hand): cut to its column, never a reason to refuse.
+    updated_by = fields.String(data_key="updatedBy", **OPTIONAL)
+    last_updated = UtcDateTime(data_key="lastUpdated", **OPTIONAL)
+
+
 class AdditionSchema(_Base):
     """GET/POST/PATCH agreement addition -> Addition."""
 
@@ -67,11 +75,16 @@ class AdditionSchema(_Base):
     cancelled_date = UtcDateTime(data_key="cancelledDate", **OPTIONAL)
     description = fields.String(**OPTIONAL)  # neither stored nor shown; the body cap bounds it
     serial_number = fields.String(data_key="serialNumber", validate=NAME, **OPTIONAL)
+    info = fields.Nested(_Info, data_key="_info", **OPTIONAL)
 
     @post_load
     def _to_record(self, data: dict[str, Any], **kwargs: Any) -> Addition:
         product = data.pop("product")
+        info = data.pop("info") or {}
+        who = info.get("updated_by")
         return Addition(
+            updated_by=who[:255] if who else None,
+            updated_at=info.get("last_updated"),
             product_id=product["id"],
             product_identifier=product["identifier"],
             quantity=data.pop("quantity") or 0.0,

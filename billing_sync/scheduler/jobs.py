@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_sync.errors import NotFoundError, RunInProgress
+from billing_sync.hold_counts import hold_alert
 from billing_sync.launch import AlreadyQueued, Queued, start_run
 from billing_sync.partner_connection import authenticate
 from billing_sync.queue.client import SCHEDULED, DuplicateJobError, QueueUnavailable, RunQueue
@@ -154,7 +155,8 @@ def alert_outcome(
     *,
     now: datetime,
 ) -> None:
-    """Alert when a scheduled run ended failed or partial (wherever it ran)."""
+    """Alert when a scheduled run ended failed or partial, or held changes (wherever it ran)."""
+    _alert_holds(factory, settings, slot, trigger, run_id, now=now)
     if status in ALERT_STATUSES:
         alert(
             factory,
@@ -166,6 +168,21 @@ def alert_outcome(
             now=now,
             run_id=run_id,
         )
+
+
+def _alert_holds(factory, settings, slot, trigger: str, run_id: int | None, *, now) -> None:
+    """One alert per run that created holds (so once per new hold), or a month close waiting."""
+    if run_id is None:
+        return
+    try:
+        with factory() as session:
+            found = hold_alert(session, slot.partner, slot.partner_id, run_id, trigger)
+    except Exception:  # noqa: BLE001 - an alert must never break the loop
+        log.exception("partner %s: holds of run %s not counted", slot.partner, run_id)
+        return
+    if found is not None:
+        subject, message = found
+        alert(factory, settings, slot, "holds", subject, message, now=now, run_id=run_id)
 
 
 def enqueue(

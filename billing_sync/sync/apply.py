@@ -20,6 +20,7 @@ from billing_sync.planning import (
     differs_from_preview,
     plan_agreement,
 )
+from billing_sync.sync import guard
 from billing_sync.sync.gather import MappedProduct, RunContext, Target
 from billing_sync.sync.ledger import Ledger
 from billing_sync.sync.report import ItemReport
@@ -243,8 +244,13 @@ def process_agreement(job: AgreementJob) -> list[ItemReport]:
     active = current_additions(listed, job.target.agreement_id, job.now)
     pending = settle_ripe(job, active)
     products = {p.product_id: p for p in job.context.products}
-    changes = plan_agreement(_wanted(job, pending), active)
+    # Holds and drift may turn a planned write into a held, skipped or unchanged item.
+    changes, guarded = guard.review_changes(
+        job, plan_agreement(_wanted(job, pending), active), active
+    )
     writes = [c for c in changes if c.is_write and not job.dry_run]
     _decisions(job, products, [c for c in changes if c not in writes])
     written = {id(c): _write(job, products[c.product_id], c) for c in writes}
-    return [written.get(id(c)) or _report(job, products[c.product_id], c) for c in changes]
+    reports = [written.get(id(c)) or _report(job, products[c.product_id], c) for c in changes]
+    guard.after_writes(job, guarded, changes, reports)
+    return reports

@@ -21,6 +21,7 @@ from billing_sync.models import (
 )
 from billing_sync.periods import Period, latest_closed_period
 from billing_sync.planning import Change
+from billing_sync.sync.guard_state import GuardState, load_guard
 from billing_sync.sync.ledger import Link
 
 
@@ -63,6 +64,7 @@ class RunContext:
     shared_agreements: dict[int, list[str]] = field(default_factory=dict)
     # (company, product) -> the change a preview showed, when this run applies that preview
     previewed: dict[tuple[int, int], Change] | None = None
+    guard: GuardState | None = None  # hold rules, holds and drift (guardrails)
 
     def sharing(self, target: Target) -> list[str]:
         """The other vendor companies mapped onto this target's agreement."""
@@ -217,6 +219,10 @@ def gather(
             f"{len(context.left_out)} company(ies) with seats are left out: {shown}{more}"
         )
     context.shared_agreements = _shared_agreements(targets)
+    pushed = sum(
+        context.counts.get((t.company_id, p.product_id), 0) for t in targets for p in products
+    )
+    context.guard = load_guard(session, partner.id, pushed)
     for agreement_id, names in sorted(context.shared_agreements.items()):
         context.warnings.append(
             f"agreement {agreement_id} is mapped to several vendor companies "

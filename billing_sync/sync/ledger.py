@@ -168,10 +168,17 @@ class Ledger:
                 .values(error=clip_optional(error), advice=clip_optional(advice))
             )
 
-    def settle_many(self, decided: list[tuple[int, str, int | None, str]]) -> None:
-        """Close earlier runs' intents (id, state, addition id, note); only still-open ones move."""
+    def settle_many(
+        self, decided: list[tuple[int, str, int | None, str]], links: list[Link] = ()
+    ) -> None:
+        """Close earlier runs' intents (id, state, addition id, note); only still-open ones move.
+
+        `links` are the quantities the updates found done leave on their additions.
+        """
         with self.engine.begin() as conn:
             bound_idle_transaction(conn)
+            for link in links:
+                upsert_link(conn, self.partner_id, link, now=self.clock())
             for item_id, state, addition_id, note in decided:
                 conn.execute(
                     update(RunItem)

@@ -309,10 +309,21 @@ def settle(
     ledger: Ledger, items: list[RunItem], active: list[Addition], cw_products: dict[int, int]
 ) -> None:
     """Decide open intents from what ConnectWise shows, noting which run settled them."""
-    decided = []
+    decided, links = [], []
     for item in items:
         state, addition_id = settlement(item, active, cw_products.get(item.product_id))
         verb = "reached" if state == "settled_done" else "did not reach"
         note = f"{verb} ConnectWise (checked by run {ledger.run_id})"
         decided.append((item.id, state, addition_id, note))
-    ledger.settle_many(decided)
+        if state == "settled_done" and item.action == "update":
+            # The link says what we last wrote: drift compares ConnectWise with it.
+            links.append(
+                Link(
+                    item.company_id,
+                    item.product_id,
+                    item.agreement_id,
+                    item.addition_id,
+                    item.quantity_after,
+                )
+            )
+    ledger.settle_many(decided, links)

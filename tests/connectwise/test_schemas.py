@@ -47,6 +47,7 @@ def test_addition_loads_to_a_record_ignoring_unknown_fields():
         effective_date=JAN_1,
         cancelled_date=datetime(2026, 3, 1, tzinfo=UTC),
         description="Password Boss Business users",
+        updated_at=datetime(2026, 1, 2, 10, tzinfo=UTC),  # from `_info`, for drift
     )
 
 

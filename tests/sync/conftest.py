@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing_sync import catalog, mappings, partner_connection, partners
+from billing_sync import catalog, guard_rules, mappings, partner_connection, partners
 from billing_sync.connectwise.records import Agreement
 from billing_sync.models import Company, Seat
 from billing_sync.sync.writes import WriteTiming
@@ -108,13 +108,35 @@ def add_seats(
         )
 
 
+# Hold rules that never trip, for tests of other rules with counts the defaults would hold.
+NO_HOLDS = {
+    "rise_users": 10_000_000,
+    "fall_users": 10_000_000,
+    "hold_zero": False,
+    "first_run_total": 10_000_000,
+}
+
+
 def build_world(
-    factory, settings, sim, state: SimulatorState, *, companies: int = 4, seats=lambda i: (i + 1, i)
+    factory,
+    settings,
+    sim,
+    state: SimulatorState,
+    *,
+    companies: int = 4,
+    seats=lambda i: (i + 1, i),
+    rules: dict | None = None,
 ) -> World:
-    """Partner `msp` on the simulator: two mapped products, mapped companies with seats."""
+    """Partner `msp` on the simulator: two mapped products, mapped companies with seats.
+
+    `rules` sets the partner's hold rules (guard_rules.save_rules); None keeps the defaults.
+    """
     with factory.begin() as session:
         partner = partners.create_partner(session, "msp", now=NOW)
         partners.set_integration(partner, True)
+        if rules is not None:
+            session.flush()
+            guard_rules.save_rules(session, partner.id, None, rules, now=NOW)
         form = partner_connection.ConnectionForm(
             sim.site, "acme", "pub-key", PRIVATE_KEY, CLIENT_ID
         )

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from billing_sync.models import RunItem
 from billing_sync.sync import run_sync
 from tests.conftest import TEST_SECRET
-from tests.sync.conftest import NOW, build_world, expected_quantities, wait_to_settle
+from tests.sync.conftest import NO_HOLDS, NOW, build_world, expected_quantities, wait_to_settle
 
 SETTLED = {"done", "settled_done"}
 
@@ -52,7 +52,7 @@ def test_runs_under_faults_never_duplicate_and_one_calm_run_makes_every_addition
     session_factory, fast_settings, cw, cw_state
 ):
     settings = fast_settings
-    world = build_world(session_factory, settings, cw, cw_state, companies=12)
+    world = build_world(session_factory, settings, cw, cw_state, companies=12, rules=NO_HOLDS)
     faults = cw_state.faults
     faults.seed = 20261121
     faults.rate_limit_probability = 0.1
@@ -99,7 +99,7 @@ def test_sigkill_mid_run_then_rerun_leaves_exact_state_and_full_ledger(
     session_factory, fast_settings, cw, cw_state, seed
 ):
     settings = fast_settings
-    world = build_world(session_factory, settings, cw, cw_state, companies=30)
+    world = build_world(session_factory, settings, cw, cw_state, companies=30, rules=NO_HOLDS)
     cw_state.faults.latency_seconds = 0.03
     kill_after = random.Random(seed).randint(1, 50)  # of the 59 creates this run must send
     process = _cli(settings, "sync", "msp")
@@ -134,7 +134,7 @@ def test_a_run_frozen_past_its_lease_never_duplicates_what_its_successor_wrote(
     session_factory, fast_settings, cw, cw_state
 ):
     settings = fast_settings
-    world = build_world(session_factory, settings, cw, cw_state, companies=30)
+    world = build_world(session_factory, settings, cw, cw_state, companies=30, rules=NO_HOLDS)
     cw_state.faults.latency_seconds = 0.03
     frozen = _cli(settings, "sync", "msp", "--json")
     deadline = time.monotonic() + 60

@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from billing_sync.errors import RunInProgress
+from billing_sync.guard_rules import save_rules
 from billing_sync.lease import acquire_lease
 from billing_sync.models import AdditionLink, Partner, PeriodClose, Run, RunItem, RunLease
 from billing_sync.partner_connection import client_for
 from billing_sync.sync import run_sync
-from tests.sync.conftest import NOW, add_seats, build_world, expected_quantities
+from tests.sync.conftest import NO_HOLDS, NOW, add_seats, build_world, expected_quantities
 
 
 def sync(factory, settings, world, **kwargs):
@@ -145,6 +146,8 @@ def test_zero_count_sets_existing_addition_to_zero(session_factory, settings, wo
     existing = cw_state.add_addition(
         agreement_id=world.agreements["ext-000"], product_id=world.catalog["pb-premium"], quantity=6
     )
+    with session_factory.begin() as session:  # by default a fall to zero is held (guardrails)
+        save_rules(session, world.partner_id, None, NO_HOLDS, now=NOW)
 
     sync(session_factory, settings, world)
 
@@ -325,7 +328,7 @@ class CountingClient:
 def test_connectwise_calls_never_exceed_the_configured_concurrency(
     session_factory, settings, cw, cw_state, concurrency
 ):
-    world = build_world(session_factory, settings, cw, cw_state, companies=12)
+    world = build_world(session_factory, settings, cw, cw_state, companies=12, rules=NO_HOLDS)
     cw_state.faults.latency_seconds = 0.02
     with session_factory.begin() as session:
         session.get(Partner, world.partner_id).sync_concurrency = concurrency
