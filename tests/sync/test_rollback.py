@@ -14,7 +14,7 @@ from billing_sync.models import AdditionLink, Run, RunItem
 from billing_sync.sync import RunHandle, begin_run, run_sync
 from billing_sync.sync.dispatch import carry_out
 from billing_sync.sync.rollback import begin_rollback, rollback_run
-from tests.sync.conftest import NOW, add_seats, build_world, wait_to_settle
+from tests.sync.conftest import NO_HOLDS, NOW, add_seats, build_world, wait_to_settle
 
 LATER = NOW + timedelta(hours=1)
 NOVEMBER = datetime(2026, 11, 10, tzinfo=UTC)
@@ -35,6 +35,12 @@ def link_quantities(factory, partner_id: int) -> dict[int, float]:
     with factory() as session:
         links = session.scalars(select(AdditionLink).where(AdditionLink.partner_id == partner_id))
         return {link.addition_id: link.last_quantity for link in links}
+
+
+@pytest.fixture
+def world(session_factory, settings, cw, cw_state):
+    """The sync tests' world, with no holds: the runs that put hand edits right fall a lot."""
+    return build_world(session_factory, settings, cw, cw_state, rules=NO_HOLDS)
 
 
 def run_row(factory, run_id: int) -> Run:
