@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing_sync.models import Product, Run, RunItem
-from billing_sync.sync.handle import OPEN_STATUSES
+from billing_sync.sync.handle import OPEN_STATUSES, PICKED_TRIGGERS
 
 # A run that ended like this may have reached no company at all: the company's older outcome
 # must not read as the current one.
@@ -36,12 +36,13 @@ class RunFailure:
 
 
 def latest_finished_run(session: Session, partner_id: int) -> Run | None:
-    """The partner's newest real run that has ended (neither queued nor running)."""
+    """The partner's newest real sync that has ended (not a rollback or orphan run)."""
     return session.scalar(
         select(Run)
         .where(
             Run.partner_id == partner_id,
             Run.dry_run.is_(False),
+            Run.trigger.not_in(PICKED_TRIGGERS),
             Run.status.not_in(OPEN_STATUSES),
         )
         .order_by(Run.started_at.desc(), Run.id.desc())
@@ -69,6 +70,7 @@ def last_sync_outcomes(
             RunItem.partner_id == partner_id,
             RunItem.company_id.in_(company_ids),
             Run.dry_run.is_(False),
+            Run.trigger.not_in(PICKED_TRIGGERS),
         )
         .group_by(RunItem.company_id)
     )

@@ -24,6 +24,7 @@ from billing_sync.page_queries import (
     with_sync_status,
 )
 from billing_sync.suggestions import explain
+from billing_sync.sync.handle import PICKED_TRIGGERS
 
 MAX_LISTED_IDS = 500  # past this many ids, reading all the partner's mappings is cheaper
 
@@ -133,7 +134,7 @@ def failed_company_ids(session: Session, partner_id: int) -> set[int]:
     company that ever failed (a partial index holds only failures), then whether a later run
     touched that company since.
     """
-    real = (Run.id == RunItem.run_id) & Run.dry_run.is_(False)
+    real = (Run.id == RunItem.run_id) & Run.dry_run.is_(False) & Run.trigger.not_in(PICKED_TRIGGERS)
     failures = dict(
         session.execute(
             select(RunItem.company_id, func.max(RunItem.run_id))

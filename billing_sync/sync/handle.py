@@ -9,6 +9,9 @@ from billing_sync.lease import Lease
 
 #: A run in one of these has not ended; every other status is its final word.
 OPEN_STATUSES = ("queued", "running")
+#: Runs that write only what a person picked (undo a run, zero an orphan), not the month-end
+#: counts: a company's sync status and the partner's latest sync look past them.
+PICKED_TRIGGERS = ("rollback", "orphan")
 
 
 @dataclass(frozen=True)

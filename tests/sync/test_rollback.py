@@ -14,6 +14,8 @@ from billing_sync.models import AdditionLink, Run, RunItem
 from billing_sync.sync import RunHandle, begin_run, run_sync
 from billing_sync.sync.dispatch import carry_out
 from billing_sync.sync.rollback import begin_rollback, rollback_run
+from billing_sync.sync_status import latest_finished_run
+from billing_sync.worklist_queries import failed_company_ids
 from tests.sync.conftest import NO_HOLDS, NOW, add_seats, build_world, wait_to_settle
 
 LATER = NOW + timedelta(hours=1)
@@ -137,6 +139,9 @@ def test_a_value_changed_after_the_run_is_a_conflict_and_left_alone(
     assert conflict.action == "error" and conflict.error.startswith("conflict:")
     assert "shows 5" in conflict.error and "3" in conflict.error
     assert world.quantities()[("ext-002", world.catalog["pb-business"])] == 5.0
+    with session_factory() as session:  # the company's sync status still follows the syncs
+        assert latest_finished_run(session, world.partner_id).id == second.run_id
+        assert failed_company_ids(session, world.partner_id) == set()
 
 
 def test_a_value_a_later_run_changed_is_a_conflict(session_factory, settings, synced):
