@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from billing_sync import catalog, mappings, partner_connection, partners
+from billing_sync import catalog, holds, mappings, partner_connection, partners
 from billing_sync.db import init_db, make_engine, make_session_factory
 from billing_sync.settings import Settings
 from billing_sync.sync import run_sync
@@ -158,6 +158,21 @@ def seed_partner(factory, settings: Settings, site: str, now: datetime) -> tuple
         return partner.id, password
 
 
+def _approve_holds(factory, settings: Settings, partner_id: int) -> None:
+    """Big new additions wait for a person (hold rules); the demo's admin approves them all."""
+    with factory.begin() as session:
+        approved = holds.decide(
+            session, partner_id, None, "approved", by=ADMIN, now=datetime.now(UTC)
+        )
+    click.secho(
+        f"\nHolds: {len(approved)} big changes waited for approval (the Holds page); "
+        "approving them all, the approval run writes them",
+        bold=True,
+    )
+    report = run_sync(factory, settings, partner_id, now=datetime.now(UTC), trigger="approval")
+    click.echo(format_report(report, dry_run=False))
+
+
 def run_demo(*, port: int = 8000, serve: bool = True) -> None:
     """Build the demo world, show a preview and a sync, then serve the web app."""
     settings = demo_settings(Settings.from_env())
@@ -184,11 +199,10 @@ def run_demo(*, port: int = 8000, serve: bool = True) -> None:
         )
     )
     click.secho("\nSync: the same plan, applied", bold=True)
-    click.echo(
-        format_report(
-            run_sync(factory, settings, partner_id, now=now, trigger="cli"), dry_run=False
-        )
-    )
+    synced = run_sync(factory, settings, partner_id, now=now, trigger="cli")
+    click.echo(format_report(synced, dry_run=False))
+    if synced.status == "held":
+        _approve_holds(factory, settings, partner_id)
     click.secho("\nSync again: nothing left to change", bold=True)
     again = run_sync(factory, settings, partner_id, now=datetime.now(UTC), trigger="cli")
     click.echo(
