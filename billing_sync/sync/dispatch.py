@@ -24,4 +24,10 @@ def carry_out(
     """What a launcher's thread or a worker's job calls: the handle's trigger picks the work."""
     if handle.trigger == TRIGGER:
         return execute_rollback(factory, settings, handle, stop=stop, clock=clock)
-    return execute_run(factory, settings, handle, stop=stop, clock=clock)
+    report = execute_run(factory, settings, handle, stop=stop, clock=clock)
+    if report.status == "held" or any(i.action == "held" for i in report.items):
+        # Imported here: the alert code lives under the scheduler, which imports this module.
+        from billing_sync.hold_alerts import alert_new_holds
+
+        alert_new_holds(factory, settings, handle.run_id, now=clock())
+    return report

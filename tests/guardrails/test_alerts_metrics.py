@@ -11,6 +11,8 @@ from billing_sync import health
 from billing_sync.models import Partner
 from billing_sync.scheduler import jobs, slots
 from billing_sync.scheduler.service import set_alerts, set_schedule
+from billing_sync.sync import begin_run
+from billing_sync.sync.dispatch import carry_out
 from tests.guardrails.helpers import DEFAULTS, make_live, set_count, set_rules, sync
 from tests.sync.conftest import NO_HOLDS, NOW
 
@@ -70,3 +72,18 @@ def test_metrics_gauge_counts_agreements_with_open_holds(session_factory, settin
     assert held() == 0
     sync(session_factory, settings, scheduled)
     assert held() == 1
+
+
+def test_a_run_a_person_or_the_api_started_alerts_once_on_new_holds(
+    session_factory, settings, scheduled, webhook_receiver
+):
+    def started_by(trigger: str):
+        pid = scheduled.partner_id
+        handle = begin_run(session_factory, settings, pid, now=NOW, trigger=trigger)
+        return carry_out(session_factory, settings, handle)
+
+    assert started_by("manual").status == "held"
+    assert started_by("api").status == "held"  # the same hold again: nothing new to say
+
+    (hook,) = [r["json"] for r in webhook_receiver.received]
+    assert hook["kind"] == "holds" and "held 1 change(s)" in hook["subject"]
