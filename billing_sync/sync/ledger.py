@@ -173,12 +173,21 @@ class Ledger:
     ) -> None:
         """Close earlier runs' intents (id, state, addition id, note); only still-open ones move.
 
-        `links` are the quantities the updates found done leave on their additions.
+        `links` are the quantities the updates found done leave on their additions; only the
+        addition a link already names is refreshed (an orphan's zero never takes the link over).
         """
         with self.engine.begin() as conn:
             bound_idle_transaction(conn)
-            for link in links:
-                upsert_link(conn, self.partner_id, link, now=self.clock())
+            for link in links:  # a refresh of the managed addition's quantity, never a re-point
+                conn.execute(
+                    update(AdditionLink)
+                    .where(
+                        AdditionLink.company_id == link.company_id,
+                        AdditionLink.product_id == link.product_id,
+                        AdditionLink.addition_id == link.addition_id,
+                    )
+                    .values(last_quantity=link.quantity, updated_at=self.clock())
+                )
             for item_id, state, addition_id, note in decided:
                 conn.execute(
                     update(RunItem)

@@ -277,6 +277,33 @@ def test_set_to_zero_of_a_duplicate_keeps_the_managed_link(session_factory, sett
     assert (orphan.kind, orphan.addition_id, orphan.quantity) == ("unowned", duplicate["id"], 0.0)
 
 
+def test_a_duplicates_zero_settled_by_a_later_sync_leaves_the_managed_link_alone(
+    session_factory, settings, cw, cw_state
+):
+    world = synced(session_factory, settings, cw, cw_state)
+    duplicate = cw_state.add_addition(
+        world.agreements["ext-001"], world.catalog["pb-business"], quantity=9
+    )
+    cw_state.faults.lose_next_patches = 10  # the zero lands, every answer to it is lost
+
+    zeroed = zero_additions(action(session_factory, settings, world), [duplicate["id"]])
+    cw_state.faults.lose_next_patches = 0
+    wait_to_settle(settings)
+    run_sync(session_factory, settings, world.partner_id, now=NOW)  # settles the zero as done
+
+    assert zeroed.status != "succeeded"  # its outcome was unknown when it ended
+    [intent] = _items(session_factory, duplicate["id"])
+    assert intent.state == "settled_done"
+    with session_factory() as session:
+        link = session.scalar(
+            select(AdditionLink).where(
+                AdditionLink.company_id == world.companies["ext-001"],
+                AdditionLink.product_id == world.products["pb-business"],
+            )
+        )
+    assert link.addition_id != duplicate["id"] and link.last_quantity == 2.0
+
+
 def test_set_to_zero_refuses_all_when_one_id_is_not_an_orphan(
     session_factory, settings, cw, cw_state
 ):
