@@ -231,6 +231,12 @@ def setup_partner(cli: Cli, simulator: Simulator, seats: Seats) -> None:
     if f"{seats.companies} matched" not in matched:
         raise RuntimeError(f"automatch did not map every company: {matched.strip()}")
     cli.run("schedule", "set", PARTNER, "daily", "--at", "02:00", "--basis", "live")
+    # Chaos checks exactly-once writes of the live counts: hold rules would keep big changes
+    # unwritten by design (tests/guardrails prove them), so none may trip here.
+    cli.run(
+        "guardrails", "set", PARTNER, "--min-increase-users", "10000000",
+        "--min-decrease-users", "10000000", "--no-hold-to-zero", "--first-run-total", "10000000",
+    )  # fmt: skip
     cli.run("integration", "enable", PARTNER)
 
 
