@@ -145,6 +145,9 @@ READS: dict[str, tuple[str, ...]] = {
         "hold_zero",
     ),
     "rules.remove_company": ("back",),
+    "orphans.index": (),
+    "orphans.adopt": ("addition_id", "agreement_id"),
+    "orphans.zero": ("addition_id", "agreement_id", "confirm"),
 }
 # Forms that post to the page they are on (no action attribute).
 SELF_POSTING = {
@@ -197,6 +200,7 @@ BENIGN = {
     "first_run_total": "1000",
     "drift_policy": "overwrite",
     "back": "company",
+    "addition_id": "1",
     "unexpected": "x",
 }
 
