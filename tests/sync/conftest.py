@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -13,6 +16,7 @@ from billing_sync.connectwise.records import Agreement
 from billing_sync.models import Company, Seat
 from billing_sync.sync.writes import WriteTiming
 from cw_simulator import Simulator, SimulatorState
+from tests.conftest import TEST_SECRET
 from tests.support.cw_openapi import check_request
 
 CLIENT_ID = "5f1e6a3c-0000-4000-8000-000000000001"
@@ -202,3 +206,19 @@ def expected_quantities(world: World, seats=lambda i: (i + 1, i)) -> dict[tuple[
             if users:
                 expected[(external, world.catalog[code])] = float(users)
     return expected
+
+
+def cli_runner(settings, *command: str):
+    """Run `billing-sync <command> ARGS...` as a real process on the test's database."""
+    env = {
+        **os.environ,
+        "BILLING_SYNC_DATABASE_URL": settings.database_url,
+        "BILLING_SYNC_SECRET_KEY": TEST_SECRET,
+        "BILLING_SYNC_ALLOW_PRIVATE_HOSTS": "1",
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "billing_sync.cli", *command, *args]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+
+    return run

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from billing_sync import partners
 from billing_sync.sync import begin_run, run_sync
-from tests.conftest import TEST_SECRET
-from tests.sync.conftest import NOW
+from tests.sync.conftest import NOW, cli_runner
 
 
 @pytest.fixture
 def cli(settings):
-    env = {
-        **os.environ,
-        "BILLING_SYNC_DATABASE_URL": settings.database_url,
-        "BILLING_SYNC_SECRET_KEY": TEST_SECRET,
-        "BILLING_SYNC_ALLOW_PRIVATE_HOSTS": "1",
-    }
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        argv = [sys.executable, "-m", "billing_sync.cli", "rollback", *args]
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
-
-    return run
+    return cli_runner(settings, "rollback")
 
 
 def test_rollback_prints_a_table_and_says_the_next_run_writes_the_counts_again(
