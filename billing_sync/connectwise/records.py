@@ -44,6 +44,8 @@ class Agreement:
     bill_start_date: datetime | None = None
     next_invoice_date: date | None = None
     prorate_flag: bool | None = None
+    start_date: datetime | None = None
+    billing_cycle: str | None = None  # `billingCycle.name`: Monthly, Quarterly, ...
 
     def inactive_reason(self, at: datetime) -> str | None:
         """Why the agreement cannot carry additions at `at`, or None when it is active."""

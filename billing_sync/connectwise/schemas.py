@@ -107,12 +107,15 @@ class AgreementSchema(_Base):
     bill_start_date = UtcDateTime(data_key="billStartDate", **OPTIONAL)
     next_invoice_date = UtcDateTime(data_key="nextInvoiceDate", **OPTIONAL)
     prorate_flag = fields.Boolean(data_key="prorateFlag", **OPTIONAL)
+    start_date = UtcDateTime(data_key="startDate", **OPTIONAL)
+    billing_cycle = fields.Nested(_Ref, data_key="billingCycle", **OPTIONAL)
 
     @post_load
     def _to_record(self, data: dict[str, Any], **kwargs: Any) -> Agreement:
         company, agreement_type = data.pop("company"), data.pop("type")
-        invoice = data.pop("next_invoice_date")
+        invoice, cycle = data.pop("next_invoice_date"), data.pop("billing_cycle")
         return Agreement(
+            billing_cycle=cycle["name"] if cycle else None,
             next_invoice_date=invoice.date() if invoice else None,
             company_id=company["id"],
             company_name=company["name"],

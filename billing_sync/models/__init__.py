@@ -2,6 +2,12 @@
 
 from billing_sync.models.api import ApiToken, IdempotencyKey, RosterMark
 from billing_sync.models.base import NAMING, Base, UTCDateTime
+from billing_sync.models.confidence import (
+    AgreementCreation,
+    AgreementReplacement,
+    ChecklistAlert,
+    MappingHealth,
+)
 from billing_sync.models.guardrails import Drift, GuardRule, Hold
 from billing_sync.models.matching import CwCompanyCache, MatchRejection, MatchSuggestion
 from billing_sync.models.partners import (
@@ -23,9 +29,12 @@ __all__ = [
     "FAILED_ITEM",
     "NAMING",
     "AdditionLink",
+    "AgreementCreation",
+    "AgreementReplacement",
     "AlertSettings",
     "ApiToken",
     "Base",
+    "ChecklistAlert",
     "Company",
     "CompanyMapping",
     "Connection",
@@ -34,6 +43,7 @@ __all__ = [
     "GuardRule",
     "Hold",
     "IdempotencyKey",
+    "MappingHealth",
     "MatchRejection",
     "MatchSuggestion",
     "Partner",

@@ -31,6 +31,8 @@ class Partner(Base):
     count_basis: Mapped[str] = mapped_column(String(16), default="month_end")
     integration_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     sync_concurrency: Mapped[int | None] = mapped_column(Integer)
+    # Days before the month boundary from which the invoice checklist shows (None: 3).
+    checklist_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
 
 

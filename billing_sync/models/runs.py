@@ -98,6 +98,12 @@ class RunItem(Base):
     )  # differs from its preview
     next_invoice_date: Mapped[date | None] = mapped_column(Date)  # the agreement's, at run time
     prorate_flag: Mapped[bool | None] = mapped_column(Boolean)
+    # A change written after its period was invoiced on a non-prorating agreement: it bills
+    # only from the next invoice (next_invoice_date).
+    bills_next_invoice: Mapped[bool | None] = mapped_column(Boolean)
+    http_status: Mapped[int | None] = mapped_column(
+        Integer
+    )  # ConnectWise's answer to a failed write
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
 
