@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from redis.exceptions import RedisError
 
 from billing_sync.queue.client import RunQueue
 from tests.conftest import TEST_SECRET
+from tests.support.lifeline import tied_to_parent
 from tests.sync.conftest import cw, cw_state, world  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +98,7 @@ class Processes:
     def start(self, name: str, *args: str, **env: str) -> subprocess.Popen:
         log = open(self.tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
-            [sys.executable, "-m", "billing_sync.cli", *args],
+            tied_to_parent("-m", "billing_sync.cli", *args),
             env=process_env(self.settings, self.tmp_path, **env),
             cwd=ROOT,
             stdout=log,
