@@ -217,14 +217,13 @@ def _open_holds(session: Session, partner_id: int) -> dict[tuple[int, int], int]
 
 
 def _products(session: Session, partner_id: int) -> list[tuple[int, str]]:
-    return list(
-        session.execute(
-            select(Product.id, Product.code)
-            .join(ProductMapping, ProductMapping.product_id == Product.id)
-            .where(ProductMapping.partner_id == partner_id)
-            .order_by(Product.code)
-        ).tuples()
+    rows = session.execute(
+        select(Product.id, Product.code)
+        .join(ProductMapping, ProductMapping.product_id == Product.id)
+        .where(ProductMapping.partner_id == partner_id)
+        .order_by(Product.code)
     )
+    return [(product_id, code) for product_id, code in rows]
 
 
 def first_reason(reasons: str | None) -> str | None:
