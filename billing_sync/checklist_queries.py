@@ -20,6 +20,7 @@ from billing_sync.invoice_checklist import (
     Summary,
     Window,
     checklist_days,
+    close_matters,
     next_opening,
     open_window,
     summarize,
@@ -82,11 +83,13 @@ def _latest_boundary(partner: Partner, now: datetime) -> datetime:
 
 def windows(session: Session, partners: list[Partner], now: datetime) -> dict[int, Window]:
     """The open windows of these partners, by partner id (one query for every close)."""
-    active = [p for p in partners if checklist_days(p.checklist_days) > 0]
-    done = closes_done(session, {p.id: _latest_boundary(p, now) for p in active})
+    days = {p.id: checklist_days(p.checklist_days) for p in partners}
+    # Only just after a boundary does the close decide; elsewhere the query is not needed.
+    pending = [p for p in partners if close_matters(now, p.timezone, days[p.id])]
+    done = closes_done(session, {p.id: _latest_boundary(p, now) for p in pending})
     found = {}
-    for p in active:
-        window = open_window(now, p.timezone, checklist_days(p.checklist_days), closed=p.id in done)
+    for p in partners:
+        window = open_window(now, p.timezone, days[p.id], closed=p.id in done)
         if window is not None:
             found[p.id] = window
     return found

@@ -58,6 +58,12 @@ class Window:
         return next_invoice is not None and self.today <= next_invoice <= self.until
 
 
+def close_matters(now: datetime, tz: str, days: int) -> bool:
+    """Whether `now` is within `days` after the latest boundary (where a pending close counts)."""
+    after = period_containing(now, tz).first_day + timedelta(days=days)
+    return days > 0 and local_today(now, tz) < after
+
+
 def open_window(now: datetime, tz: str, days: int, *, closed: bool) -> Window | None:
     """The window open at `now`, or None.
 

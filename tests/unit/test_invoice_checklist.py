@@ -12,6 +12,7 @@ from billing_sync.invoice_checklist import (
     Summary,
     bills_next_invoice,
     checklist_days,
+    close_matters,
     local_midnight,
     next_opening,
     open_window,
@@ -154,3 +155,17 @@ def test_the_pushed_boundary_is_the_month_after_the_period_or_the_current_month(
     assert pushed_boundary_day(Period(2026, 10), date(2026, 11, 1)) == date(2026, 11, 1)
     assert pushed_boundary_day(Period(2026, 12), date(2027, 1, 1)) == date(2027, 1, 1)
     assert pushed_boundary_day(None, date(2026, 11, 1)) == date(2026, 11, 1)
+
+
+@pytest.mark.parametrize(
+    ("now", "tz", "days", "matters"),
+    [
+        ("2026-12-03T23:59:59+00:00", "UTC", 3, True),
+        ("2026-12-04T00:00:00+00:00", "UTC", 3, False),
+        ("2026-11-30T23:30:00+00:00", "Europe/Amsterdam", 3, True),  # 1 December there
+        ("2026-11-30T12:00:00+00:00", "Europe/Amsterdam", 3, False),
+        ("2026-12-01T00:00:00+00:00", "UTC", 0, False),
+    ],
+)
+def test_the_close_only_matters_within_days_after_the_boundary(now, tz, days, matters):
+    assert close_matters(at(now), tz, days) is matters
