@@ -52,6 +52,7 @@ class Checklist:
     window: Window | None
     lines: list[AgreementLine] = field(default_factory=list)
     opens_on: date | None = None  # the next window's first day, when none is open
+    live: bool = False  # "will write" is the live count (before the boundary, or the live basis)
 
     @property
     def summary(self) -> Summary:
@@ -101,7 +102,8 @@ def partner_checklist(session: Session, partner: Partner, now: datetime) -> Chec
     window = windows(session, [partner], now).get(partner.id)
     if window is None:
         return Checklist(days, None, opens_on=next_opening(now, partner.timezone, days))
-    return Checklist(days, window, agreement_lines(session, partner, window, now))
+    lines = agreement_lines(session, partner, window, now)
+    return Checklist(days, window, lines, live=counts_live(partner, window, now))
 
 
 def open_checklists(session: Session, now: datetime) -> list[tuple[Partner, Checklist]]:
@@ -184,11 +186,16 @@ def run_invoice_dates(session: Session, partner_id: int, now: datetime) -> dict[
     return dict(rows.all())
 
 
+def counts_live(partner: Partner, window: Window, now: datetime) -> bool:
+    """Whether billing-sync writes the live count: until the boundary, or on the live basis."""
+    return partner.count_basis == "live" or now < window.boundary
+
+
 def will_write(
     session: Session, partner: Partner, window: Window, now: datetime
 ) -> dict[tuple[int, int], int]:
     """The counts billing-sync writes for the closing month: live until its boundary."""
-    if partner.count_basis == "live" or now < window.boundary:
+    if counts_live(partner, window, now):
         return counting.live_counts(session, partner.id, now)
     frozen = closing.frozen_counts(session, partner.id, window.period)
     return (

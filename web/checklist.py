@@ -10,8 +10,7 @@ from web.common import page_arg, partner
 from web.state import db, now
 
 bp = Blueprint("checklist", __name__, url_prefix="/checklist")
-PANEL_ROWS = 20  # the dashboard lists this many; the full list pages through the rest
-PER_PAGE = 50
+PER_PAGE = 50  # the full list; the dashboard panel shows the first 20
 
 
 @bp.app_template_global("invoice_checklist")
