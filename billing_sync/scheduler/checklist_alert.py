@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_sync.checklist_queries import Checklist, agreement_lines, windows
+from billing_sync.checklist_queries import Checklist, checklists
 from billing_sync.invoice_checklist import AgreementLine, local_today
 from billing_sync.models import AlertSettings, ChecklistAlert, Partner
 from billing_sync.scheduler.alerts import Alert, deliver
@@ -64,15 +64,11 @@ def due_alerts(session: Session, now: datetime) -> list[DueAlert]:
         )
         sent = {(partner_id, day) for partner_id, day in rows}
     waiting = [(p, a) for p, a in candidates if (p.id, today[p.id]) not in sent]
-    open_now = windows(session, [p for p, _ in waiting], now)
+    found_lists = checklists(session, [p for p, _ in waiting], now)
     found = []
     for partner, alerts in waiting:
-        window = open_now.get(partner.id)
-        if window is None:
-            continue
-        lines = agreement_lines(session, partner, window, now)
-        if lines:
-            checklist = Checklist(window.days, window, lines)
+        checklist = found_lists.get(partner.id)
+        if checklist is not None and checklist.lines:
             found.append(
                 DueAlert(
                     partner.name,

@@ -7,9 +7,17 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import event, select
 
-from billing_sync.checklist_queries import open_checklists, partner_checklist
+from billing_sync.checklist_queries import open_checklists, partner_checklist, totals
 from billing_sync.invoice_checklist import Summary
-from billing_sync.models import Hold, MappingHealth, Partner, Run
+from billing_sync.models import (
+    Company,
+    CompanyMapping,
+    Hold,
+    MappingHealth,
+    Partner,
+    ProductMapping,
+    Run,
+)
 from billing_sync.sync import run_sync
 from tests.sync.conftest import NOW, _add_company, add_seats
 from tests.sync.test_bills_next_invoice import set_agreement
@@ -174,3 +182,49 @@ def test_open_checklists_cover_partners_inside_their_windows_only(
 
     assert [(p.name, c.summary.invoicing) for p, c in inside] == [("msp", 3)]
     assert off == [] and outside == [] and names == ["msp"]
+
+
+def add_small_partner(session, name: str, product_id: int) -> None:
+    """Another partner with two mapped companies invoicing on 1 December and a seat each."""
+    partner = Partner(name=name, timezone="UTC", count_basis="month_end", created_at=NOW)
+    session.add(partner)
+    session.flush()
+    session.add(
+        ProductMapping(partner_id=partner.id, product_id=product_id, cw_product_id=1,
+                       updated_at=NOW)
+    )  # fmt: skip
+    for n in range(2):
+        company = Company(partner_id=partner.id, external_id=f"{name}-{n}", name=f"{name} {n}")
+        session.add(company)
+        session.flush()
+        session.add(CompanyMapping(partner_id=partner.id, company_id=company.id, status="mapped",
+                                   agreement_id=company.id + 5000, updated_at=NOW))  # fmt: skip
+        session.add(MappingHealth(partner_id=partner.id, company_id=company.id,
+                                  agreement_id=company.id + 5000, level="green",
+                                  next_invoice_date=date(2026, 12, 1), checked_at=NOW))  # fmt: skip
+        add_seats(session, partner.id, company.id, product_id, 1)
+
+
+def test_the_gauge_over_many_partners_takes_the_same_number_of_queries(
+    session_factory, settings, world, cw_state, engine
+):
+    setup_month(session_factory, settings, world, cw_state)
+
+    def statements() -> tuple[int, int]:
+        seen = []
+        listener = lambda *args: seen.append(1)  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            with session_factory() as session:
+                found = open_checklists(session, INSIDE)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen), totals(found).invoicing
+
+    few = statements()
+    with session_factory.begin() as session:
+        for n in range(5):
+            add_small_partner(session, f"msp{n}", world.products["pb-business"])
+    many = statements()
+
+    assert few == (few[0], 3) and many == (few[0], 13)
