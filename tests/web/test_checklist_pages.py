@@ -140,6 +140,7 @@ def test_a_long_checklist_is_capped_on_the_dashboard_and_paged_on_its_own_page(
     assert first.count("data-company=") == 50 and "Page 1 of 2 (55)" in first
     assert second.count("data-company=") == 5 and "Zeta 53" in second
     assert admin.get("/checklist/?page=x").status_code == 400
+    assert "Page 9 is past the end" in admin.get("/checklist/?page=9").get_data(as_text=True)
 
 
 def test_checklist_days_are_set_on_the_schedule_page(app, admin, viewer, session_factory, world):
