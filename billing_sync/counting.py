@@ -69,15 +69,34 @@ def month_end_counts(session: Session, partner_id: int, boundary: datetime) -> d
     return _counts(session, query)
 
 
+def _live_at(at: datetime) -> tuple:
+    t = require_aware(at, "instant")
+    return Seat.active_from <= t, or_(Seat.active_to.is_(None), Seat.active_to > t)
+
+
 def live_counts(session: Session, partner_id: int, at: datetime) -> dict[CountKey, int]:
     """Distinct users per (company, product) holding a seat at instant `at`, in one query."""
-    t = require_aware(at, "instant")
-    query = _grouped(
-        partner_id,
-        Seat.active_from <= t,
-        or_(Seat.active_to.is_(None), Seat.active_to > t),
+    return _counts(session, _grouped(partner_id, *_live_at(at)))
+
+
+def live_counts_by_partner(
+    session: Session, partner_ids: list[int], at: datetime
+) -> dict[int, dict[CountKey, int]]:
+    """Live counts of several partners at one instant (the live rule has no zone), in one query."""
+    query = (
+        select(
+            Seat.partner_id,
+            Seat.company_id,
+            Seat.product_id,
+            func.count(distinct(Seat.user_external_id)),
+        )
+        .where(Seat.partner_id.in_(partner_ids), *_live_at(at))
+        .group_by(Seat.partner_id, Seat.company_id, Seat.product_id)
     )
-    return _counts(session, query)
+    found: dict[int, dict[CountKey, int]] = {partner_id: {} for partner_id in partner_ids}
+    for partner_id, company, product, n in session.execute(query):
+        found[partner_id][(company, product)] = n
+    return found
 
 
 def month_end_history(

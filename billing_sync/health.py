@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing_sync.checklist_queries import open_checklists, totals
 from billing_sync.hold_counts import held_agreements
 from billing_sync.models import Run, RunItem
 from billing_sync.month_close_status import PENDING, STATES, month_close_statuses, state_counts
@@ -36,7 +37,7 @@ def readiness(factory: sessionmaker[Session], queue: RunQueue | None) -> dict[st
 
 
 def database_gauges(session: Session, now: datetime, stuck_after: timedelta) -> Iterator[Metric]:
-    """Open write intents, runs queued or running, agreements held, month closes by state."""
+    """Open write intents, runs queued or running, agreements held, month closes, checklists."""
     intents = session.scalar(select(func.count(RunItem.id)).where(RunItem.state == OPEN))
     yield GaugeMetricFamily(
         "billing_sync_open_intents", "Writes sent or about to be whose outcome is unknown", intents
@@ -73,6 +74,25 @@ def database_gauges(session: Session, now: datetime, stuck_after: timedelta) -> 
     for state in STATES:
         by_state.add_metric([state], closes[state])
     yield by_state
+    yield checklist_gauge(session, now)
+
+
+def checklist_gauge(session: Session, now: datetime) -> Metric:
+    """Agreements invoicing inside partners' checklist windows: all, unwritten, held, red."""
+    summary = totals(open_checklists(session, now))
+    gauge = GaugeMetricFamily(
+        "billing_sync_invoice_checklist_agreements",
+        "Agreements invoicing within their partner's checklist window, by what is wrong",
+        labels=["state"],
+    )
+    for state, value in (
+        ("invoicing", summary.invoicing),
+        ("unwritten", summary.unwritten),
+        ("held", summary.held),
+        ("red", summary.red),
+    ):
+        gauge.add_metric([state], value)
+    return gauge
 
 
 def queue_gauges(queue: RunQueue, now: datetime) -> Iterator[Metric]:

@@ -103,6 +103,7 @@ class ItemRow:
     replanned: bool = False  # an Apply found this item changed since its preview
     next_invoice_date: date | None = None
     prorate_flag: bool | None = None
+    bills_next_invoice: bool | None = None  # written after its period was invoiced
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,7 @@ def run_items(
             RunItem.replanned,
             RunItem.next_invoice_date,
             RunItem.prorate_flag,
+            RunItem.bills_next_invoice,
         )
         .select_from(RunItem)
         .outerjoin(Company, Company.id == RunItem.company_id)

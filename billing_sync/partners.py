@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from billing_sync import validation
 from billing_sync.errors import InvalidInput, NotFoundError
+from billing_sync.invoice_checklist import MAX_DAYS
 from billing_sync.models import Partner, User
 from billing_sync.passwords import check_password
 
@@ -58,6 +59,12 @@ def update_partner_settings(
         if count_basis not in BASES:
             raise InvalidInput(f"count basis must be one of {', '.join(BASES)}")
         partner.count_basis = count_basis
+
+
+def set_checklist_days(partner: Partner, days: str | int) -> int:
+    """Set from how many days before month end the invoice checklist shows (0: off)."""
+    partner.checklist_days = validation.whole_number(days, "checklist days", low=0, high=MAX_DAYS)
+    return partner.checklist_days
 
 
 def set_integration(partner: Partner, enabled: bool) -> None:

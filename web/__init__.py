@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 def _blueprints():
     from web import (
+        checklist,
         companies,
         connection,
         dashboard,
@@ -52,6 +53,7 @@ def _blueprints():
         worklist.bp,
         holds.bp,
         rules.bp,
+        checklist.bp,
     )
 
 

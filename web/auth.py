@@ -40,8 +40,8 @@ PUBLIC_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.readyz", "ops.me
 TOKEN_BLUEPRINTS = {"api", "api_docs"}
 # What a viewer (finance staff) may read; every write needs an admin.
 VIEWER_BLUEPRINTS = {"auth", "dashboard", "runs", "usage", "tokens", "orphans", "holds"}
-# Pages of admin blueprints a viewer may read too: the companies' sync status (read-only).
-VIEWER_ENDPOINTS = {"companies.index"}
+# Pages of other blueprints a viewer may read too: the companies' sync status, the checklist.
+VIEWER_ENDPOINTS = {"companies.index", "checklist.index"}
 VIEWER_REFUSED = "This action needs an admin; you are signed in as a viewer."
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_NEXT = 1000  # a longer ?next= is dropped: a redirect never carries a 20 KB Location

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from billing_sync.errors import InvalidInput
-from billing_sync.partners import BASES, update_partner_settings
+from billing_sync.invoice_checklist import checklist_days
+from billing_sync.partners import BASES, set_checklist_days, update_partner_settings
 from billing_sync.scheduler.due import FREQUENCIES, WEEKDAYS
 from billing_sync.scheduler.service import (
     get_schedule,
@@ -19,6 +20,7 @@ from web.common import partner, partner_id, recalled, refused
 from web.state import db, now, state
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
+CHECKLIST_FORM = "checklist"  # marks a refused checklist form
 FIELDS = ("frequency", "weekday", "at_time", "timezone", "count_basis", "enabled")
 
 
@@ -46,7 +48,8 @@ def _stored() -> dict[str, str]:
 def show():
     """The schedule form with the next run in the partner's zone."""
     back = recalled()
-    schedule_back = {} if back.get("form") == rules.FORM else back  # the rules form's, not ours
+    # The rules and checklist forms' refused values are theirs, not the schedule form's.
+    schedule_back = {} if back.get("form") in (rules.FORM, CHECKLIST_FORM) else back
     return render_template(
         "schedule.html",
         values=schedule_back.get("values") or _stored(),
@@ -59,7 +62,35 @@ def show():
         weekdays=WEEKDAYS,
         bases=BASES,
         **rules.partner_rules_context(back),
+        checklist_days=_checklist_shown(back),
     )
+
+
+def _checklist_shown(back: dict) -> str:
+    """The checklist days the form shows: a refused value again, else the one in force."""
+    if back.get("form") == CHECKLIST_FORM:
+        return back.get("values", {}).get("checklist_days", "")
+    return str(checklist_days(partner().checklist_days))
+
+
+@bp.post("/checklist")
+def save_checklist():
+    """Store from how many days before month end the invoice checklist shows (0: off)."""
+    raw = request.form.get("checklist_days", "").strip()
+    try:
+        days = set_checklist_days(partner(), raw)
+    except InvalidInput as exc:
+        db().rollback()
+        flash(f"Checklist not saved: {exc}", "error")
+        return refused(url_for(".show"), {"checklist_days": raw}, form=CHECKLIST_FORM)
+    db().commit()
+    flash(
+        f"The invoice checklist shows from {days} day(s) before month end."
+        if days
+        else "The invoice checklist is off.",
+        "success",
+    )
+    return redirect(url_for(".show") + "#checklist")
 
 
 def _zone_change_refused(values: dict[str, str]) -> str | None:

@@ -1,4 +1,4 @@
-"""`billing-sync scheduler`, `schedule set|show` and `alerts set`."""
+"""`billing-sync scheduler`, `schedule set|show|checklist` and `alerts set`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from billing_sync import metrics
 from billing_sync.cli.common import CliError, echo, now, session_factory, settings
 from billing_sync.errors import BillingSyncError
+from billing_sync.invoice_checklist import checklist_days as checklist_days_in_force
 from billing_sync.logs import setup_logging
-from billing_sync.partners import BASES, get_partner, update_partner_settings
+from billing_sync.partners import BASES, get_partner, set_checklist_days, update_partner_settings
 from billing_sync.scheduler.due import FREQUENCIES, WEEKDAYS
 from billing_sync.scheduler.loop import run_scheduler
 from billing_sync.scheduler.service import get_alerts, next_runs, set_alerts, set_schedule
@@ -67,6 +68,9 @@ def scheduler() -> None:
     run_until_signalled(config)
 
 
+CHECKLIST_HELP = "Show the invoice checklist from N days before month end (0-31; 0: off)."
+
+
 @click.group("schedule")
 def schedule() -> None:
     """A partner's sync schedule."""
@@ -82,8 +86,14 @@ def schedule() -> None:
     "--at", "at_time", required=True, metavar="HH:MM", help="Local time in the partner's zone."
 )
 @click.option("--basis", type=click.Choice(BASES), help="Count basis for the partner's runs.")
+@click.option("--checklist-days", metavar="N", help=CHECKLIST_HELP)
 def schedule_set(
-    partner: str, frequency: str, weekday: str | None, at_time: str, basis: str | None
+    partner: str,
+    frequency: str,
+    weekday: str | None,
+    at_time: str,
+    basis: str | None,
+    checklist_days: str | None,
 ) -> None:
     """Run PARTNER's sync daily or weekly at HH:MM in its time zone."""
     config = settings()
@@ -91,6 +101,8 @@ def schedule_set(
         row = get_partner(session, partner)
         if basis is not None:
             update_partner_settings(row, count_basis=basis)
+        if checklist_days is not None:
+            set_checklist_days(row, checklist_days)
         set_schedule(
             session,
             row,
@@ -110,6 +122,27 @@ def schedule_show(partner: str) -> None:
     with _session(settings()) as session:
         runs = next_runs(session, get_partner(session, partner).id)
         echo(f"{partner}: {runs.describe() if runs else 'no schedule set'}")
+
+
+@schedule.command("checklist")
+@click.argument("partner")
+@click.argument("days", metavar="[DAYS]", required=False)
+def schedule_checklist(partner: str, days: str | None) -> None:
+    """Show PARTNER's invoice checklist from DAYS days before month end (0: off); no DAYS: show."""
+    with _session(settings()) as session:
+        row = get_partner(session, partner)
+        shown = (
+            set_checklist_days(row, days)
+            if days is not None
+            else checklist_days_in_force(row.checklist_days)
+        )
+        echo(f"{partner}: {_checklist_words(shown)}")
+
+
+def _checklist_words(days: int) -> str:
+    if not days:
+        return "invoice checklist off"
+    return f"invoice checklist from {days} day(s) before month end"
 
 
 @click.group("alerts")

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from billing_sync.db import make_engine, make_session_factory
 from billing_sync.logs import log_context
 from billing_sync.queue.client import RunQueue
+from billing_sync.scheduler import checklist_alert, outcome, slots
 from billing_sync.scheduler import jobs as job
-from billing_sync.scheduler import outcome, slots
 from billing_sync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -156,10 +156,16 @@ def run_scheduler(
     every = settings.scheduler_tick_seconds
     scheduler = schedule.Scheduler()  # our own instance, never the module-level default
     scheduler.every(every).seconds.do(_safe_tick, session_factory, settings, **arguments)
+    # Not every tick: a day's checklist alert only needs to go out soon after the window opens.
+    checklist_every = max(every, checklist_alert.EVERY_SECONDS)
+    scheduler.every(checklist_every).seconds.do(
+        checklist_alert.safe_send, session_factory, settings, clock
+    )
     mode = "enqueues runs for workers" if jobs.queue is not None else "runs syncs in-process"
     log.info("scheduler started, tick every %ss; it %s", every, mode)
     try:
         _safe_tick(session_factory, settings, **arguments)  # catch up at once, not one tick later
+        checklist_alert.safe_send(session_factory, settings, clock)
         while not stop.is_set():
             scheduler.run_pending()
             stop.wait(max(0.0, min(scheduler.idle_seconds or every, every)))

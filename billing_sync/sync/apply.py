@@ -10,6 +10,7 @@ from datetime import datetime
 from billing_sync.connectwise.errors import ConnectWiseError, NotFound
 from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.connectwise.records import Addition, Agreement
+from billing_sync.invoice_checklist import bills_next_invoice, pushed_boundary_day
 from billing_sync.lease import LeaseLost
 from billing_sync.models import RunItem
 from billing_sync.planning import (
@@ -73,15 +74,19 @@ class AgreementJob:
         replanned = previewed is not None and differs_from_preview(
             change, previewed.get((change.company_id, change.product_id))
         )
+        next_invoice = agreement.next_invoice_date if agreement else None
+        prorate = agreement.prorate_flag if agreement else None
+        pushed_until = pushed_boundary_day(self.context.period, self.effective_month.date())
         return WriteTarget(
             agreement_id=self.target.agreement_id,
             # ConnectWise refuses an effectiveDate before the agreement's billStartDate.
             effective_date=max(self.effective_month, start) if start else self.effective_month,
             description=f"{product.name} ({product.code}) users, kept by billing-sync",
             period=self.context.period.first_day if self.context.period else None,
-            next_invoice_date=agreement.next_invoice_date if agreement else None,
-            prorate_flag=agreement.prorate_flag if agreement else None,
+            next_invoice_date=next_invoice,
+            prorate_flag=prorate,
             replanned=replanned,
+            bills_next_invoice=bills_next_invoice(next_invoice, prorate, pushed_until),
         )
 
 
@@ -99,6 +104,9 @@ def _report(job: AgreementJob, product: MappedProduct, change: Change, **overrid
         advice=change.advice,
     )
     values.update(overrides)
+    if values["action"] in ("create", "update"):
+        target = job.write_target(product, change)
+        values["bills_from"] = target.next_invoice_date if target.bills_next_invoice else None
     return ItemReport(**values)
 
 

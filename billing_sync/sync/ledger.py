@@ -36,6 +36,7 @@ class Entry:
     replanned: bool = False
     next_invoice_date: date | None = None
     prorate_flag: bool | None = None
+    bills_next_invoice: bool | None = None  # a written change that bills from the next invoice
 
 
 @dataclass(frozen=True)

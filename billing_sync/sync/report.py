@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class ItemReport:
     quantity_after: float | None
     error: str | None = None
     advice: str | None = None
+    # A change written after its period was invoiced (not prorated): the invoice it bills from.
+    bills_from: date | None = None
 
 
 @dataclass
@@ -73,6 +76,8 @@ def format_report(report: RunReport, *, dry_run: bool) -> str:
         )
         if item.error:
             line += f": {item.error}"
+        elif item.bills_from:
+            line += f" (will bill from the next invoice, {item.bills_from.isoformat()})"
         lines.append(line)
     totals = {}
     for item in report.items:

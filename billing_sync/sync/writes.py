@@ -93,6 +93,8 @@ class WriteTarget:
     next_invoice_date: date | None
     prorate_flag: bool | None
     replanned: bool = False
+    # The change bills only from the next invoice (see invoice_checklist.bills_next_invoice).
+    bills_next_invoice: bool | None = None
     # False for a write to an addition billing-sync does not manage (an orphan set to 0): the
     # (company, product) link must keep naming the addition it manages.
     keeps_link: bool = True
@@ -118,6 +120,7 @@ def entry_for(target: WriteTarget, change: Change, **overrides) -> Entry:
         replanned=target.replanned,
         next_invoice_date=target.next_invoice_date,
         prorate_flag=target.prorate_flag,
+        bills_next_invoice=target.bills_next_invoice if change.is_write else None,
     )
     values.update(overrides)
     return Entry(**values)

@@ -148,6 +148,8 @@ READS: dict[str, tuple[str, ...]] = {
     "orphans.index": (),
     "orphans.adopt": ("addition_id", "agreement_id"),
     "orphans.zero": ("addition_id", "agreement_id", "confirm"),
+    "schedule.save_checklist": ("checklist_days",),
+    "checklist.index": ("page",),
 }
 # Forms that post to the page they are on (no action attribute).
 SELF_POSTING = {
@@ -201,6 +203,7 @@ BENIGN = {
     "drift_policy": "overwrite",
     "back": "company",
     "addition_id": "1",
+    "checklist_days": "3",
     "unexpected": "x",
 }
 
