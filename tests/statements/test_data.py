@@ -1,0 +1,183 @@
+"""Statements count exactly what the month-close run pushed: re-activations, zones, isolation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from billing_sync import counting, partners
+from billing_sync.closing import frozen_counts
+from billing_sync.models import Company, Partner, RunItem, Seat
+from billing_sync.periods import Period
+from billing_sync.statements.data import build_statement
+from billing_sync.sync import run_sync
+from tests.sync.conftest import NO_HOLDS, NOW, build_world
+
+OCTOBER = Period(2026, 10)
+LA = "America/Los_Angeles"  # October ends at 2026-11-01 07:00 UTC
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def seat(world, external, code, user, start, end=None, email=None):
+    return Seat(
+        partner_id=world.partner_id,
+        company_id=world.companies[external],
+        product_id=world.products[code],
+        user_external_id=user,
+        user_email=email or f"{user}@example.com",
+        active_from=start,
+        active_to=end,
+        updated_at=start,
+    )
+
+
+@pytest.fixture
+def la_world(session_factory, settings, cw, cw_state):
+    """Four mapped companies billed in Los Angeles, with the cases a boundary gets wrong."""
+    world = build_world(session_factory, settings, cw, cw_state, rules=NO_HOLDS)
+    with session_factory.begin() as session:
+        session.get(Partner, world.partner_id).timezone = LA
+        session.add_all(
+            [
+                # Left on 10 October, back on 20 October: counted once, since the return.
+                seat(world, "ext-001", "pb-business", "ivan", utc(2026, 8, 1), utc(2026, 10, 10),
+                     email="иван@пример.рф"),
+                seat(world, "ext-001", "pb-business", "ivan", utc(2026, 10, 20),
+                     email="иван@пример.рф"),
+                # Two back-to-back rows are one unbroken seat: since its first start.
+                seat(world, "ext-001", "pb-premium", "anna", utc(2026, 6, 1), utc(2026, 9, 1)),
+                seat(world, "ext-001", "pb-premium", "anna", utc(2026, 9, 1)),
+                # Starts at 03:00 UTC on 1 November: still 31 October in Los Angeles.
+                seat(world, "ext-002", "pb-business", "late", utc(2026, 11, 1, 3)),
+                # Ends at 03:00 UTC on 1 November: left before the LA month end.
+                seat(world, "ext-002", "pb-business", "gone", utc(2026, 8, 1), utc(2026, 11, 1, 3)),
+                # Ends exactly at the boundary: still counted (active_from < B <= active_to).
+                seat(world, "ext-003", "pb-business", "edge", utc(2026, 8, 1), utc(2026, 11, 1, 7)),
+                # Started and ended within October: listed as left, never counted.
+                seat(world, "ext-003", "pb-premium", "temp", utc(2026, 10, 5), utc(2026, 10, 9)),
+            ]
+        )  # fmt: skip
+    return world
+
+
+def _closed(session_factory, settings, world):
+    report = run_sync(session_factory, settings, world.partner_id, now=NOW, trigger="month_close")
+    assert report.status == "succeeded", report
+    with session_factory() as session:
+        return build_statement(session, world.partner_id, OCTOBER, now=NOW)
+
+
+def test_totals_equal_the_counts_the_month_close_run_froze_and_wrote(
+    session_factory, settings, la_world
+):
+    statement = _closed(session_factory, settings, la_world)
+    with session_factory() as session:
+        frozen = frozen_counts(session, la_world.partner_id, OCTOBER)
+        recount = counting.month_end_counts(session, la_world.partner_id, OCTOBER.end(LA))
+        written = {
+            (item.company_id, item.product_id): item.quantity_after
+            for item in session.scalars(select(RunItem).where(RunItem.state == "done"))
+        }
+    codes = {product_id: code for code, product_id in la_world.products.items()}
+    listed = {
+        (company.company_id, product_id): company.totals()[code]
+        for company in statement.companies
+        for product_id, code in codes.items()
+        if code in company.totals()
+    }
+    assert statement.closed and statement.boundary == utc(2026, 11, 1, 7)
+    assert listed == frozen == recount
+    assert listed == {key: int(q) for key, q in written.items() if q}
+    assert all(dict(c.billed) == c.totals() and not c.mismatches() for c in statement.companies)
+
+
+def test_reactivated_users_count_once_since_their_return_and_are_not_listed_as_left(
+    session_factory, settings, la_world
+):
+    statement = _closed(session_factory, settings, la_world)
+    company = next(c for c in statement.companies if c.external_id == "ext-001")
+    counted = {(u.user_id, u.product): u for u in company.counted}
+    ivan = counted[("ivan", "pb-business")]
+    assert ivan.email == "иван@пример.рф"
+    assert ivan.since == utc(2026, 10, 20) and str(ivan.since.tzinfo) == LA
+    assert counted[("anna", "pb-premium")].since == utc(2026, 6, 1)
+    assert [u.user_id for u in company.counted].count("ivan") == 1
+    assert company.left == ()
+
+
+def test_the_month_ends_at_midnight_in_the_partners_zone_not_utc(
+    session_factory, settings, la_world
+):
+    statement = _closed(session_factory, settings, la_world)
+    by_id = {c.external_id: c for c in statement.companies}
+    late = {(u.user_id, u.product) for u in by_id["ext-002"].counted}
+    assert ("late", "pb-business") in late and ("gone", "pb-business") not in late
+    assert [(u.user_id, u.left_at) for u in by_id["ext-002"].left] == [
+        ("gone", utc(2026, 11, 1, 3))
+    ]
+    assert ("edge", "pb-business") in {(u.user_id, u.product) for u in by_id["ext-003"].counted}
+    assert [u.user_id for u in by_id["ext-003"].left] == ["temp"]
+
+
+def test_writes_list_the_run_items_that_set_the_quantity_on_each_addition(
+    session_factory, settings, la_world
+):
+    statement = _closed(session_factory, settings, la_world)
+    for company in statement.companies:
+        additions = {a["id"]: a["quantity"] for a in la_world.additions(company.external_id)}
+        written = {w.addition_id: w.quantity_after for w in company.writes}
+        assert written == additions
+        assert {w.agreement_id for w in company.writes} <= {
+            la_world.agreements[company.external_id]
+        }
+        assert all(w.trigger == "month_close" and w.state == "done" for w in company.writes)
+        assert all(str(w.run_at.tzinfo) == LA for w in company.writes)
+
+
+def test_a_seat_changed_after_the_close_shows_as_a_mismatch_and_the_billed_count_stays(
+    session_factory, settings, la_world
+):
+    _closed(session_factory, settings, la_world)
+    with session_factory.begin() as session:
+        session.add(seat(la_world, "ext-000", "pb-business", "backdated", utc(2026, 9, 1)))
+    with session_factory() as session:
+        statement = build_statement(session, la_world.partner_id, OCTOBER, now=NOW)
+    company = next(c for c in statement.companies if c.external_id == "ext-000")
+    assert company.totals()["pb-business"] == 2
+    assert dict(company.billed)["pb-business"] == 1
+    assert company.mismatches() == ["pb-business: 2 listed, 1 billed"]
+
+
+def test_another_partners_companies_seats_and_runs_never_appear(
+    session_factory, settings, la_world
+):
+    with session_factory.begin() as session:
+        other = partners.create_partner(session, "globex", timezone=LA, now=NOW)
+        session.flush()
+        company = Company(partner_id=other.id, external_id="ext-000", name="Globex Secret")
+        session.add(company)
+        session.flush()
+        session.add(
+            Seat(
+                partner_id=other.id,
+                company_id=company.id,
+                product_id=la_world.products["pb-business"],
+                user_external_id="spy",
+                user_email="spy@globex.test",
+                active_from=utc(2026, 1, 1),
+                updated_at=NOW,
+            )
+        )
+    statement = _closed(session_factory, settings, la_world)
+    names = {c.name for c in statement.companies}
+    users = {u.user_id for c in statement.companies for u in c.counted}
+    assert "Globex Secret" not in names and "spy" not in users
+    with session_factory() as session:
+        theirs = build_statement(session, other.id, OCTOBER, now=NOW)
+    assert [c.name for c in theirs.companies] == ["Globex Secret"]
+    assert [w for c in theirs.companies for w in c.writes] == []
