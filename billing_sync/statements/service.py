@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing_sync.errors import InvalidInput, NotFoundError
 from billing_sync.models import Company, Run, RunItem
-from billing_sync.periods import Period
+from billing_sync.periods import Period, period_containing
 from billing_sync.statements.bundle import (
     FORMATS,
     ZIP_TYPE,
@@ -76,8 +76,10 @@ def run_scope(session: Session, partner_id: int, run_id: int) -> tuple[Period, l
         raise NotFoundError(f"no run {run_id}")
     if run.dry_run or run.period is None:
         raise NotFoundError(f"run {run_id} pushed no month-end counts, so it has no statements")
-    query = select(distinct(RunItem.company_id)).where(
-        RunItem.run_id == run.id, RunItem.company_id.is_not(None)
+    query = (
+        select(RunItem.company_id)
+        .where(RunItem.run_id == run.id, RunItem.company_id.is_not(None))
+        .distinct()
     )
     return Period.of(run.period), list(session.scalars(query))
 
@@ -122,3 +124,11 @@ def _statement(session: Session, request: StatementRequest):
         now=request.now,
         company_ids=request.company_ids,
     )
+
+
+def recent_months(now: datetime, tz: str, count: int = 12) -> list[Period]:
+    """The month in progress in `tz` and the `count - 1` before it, newest first."""
+    months = [period_containing(now, tz)]
+    while len(months) < count:
+        months.append(months[-1].previous())
+    return months

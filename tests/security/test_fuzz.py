@@ -106,11 +106,14 @@ READS: dict[str, tuple[str, ...]] = {
     "runs.index": ("page", "previews"),
     "runs.detail": ("action", "page"),
     "runs.status": (),
+    "runs.statements": ("format",),
     "rollbacks.preview": (),
     "rollbacks.confirm": ("preview", "page"),
     "rollbacks.start": (),
     "usage.index": ("q", "page"),
     "usage.company": (),
+    "usage.statements": ("month", "format"),
+    "usage.company_statement": ("month", "format"),
     "ops.healthz": (),
     "ops.readyz": (),
     "ops.metrics": (),
@@ -201,6 +204,8 @@ BENIGN = {
     "drift_policy": "overwrite",
     "back": "company",
     "addition_id": "1",
+    "month": "2026-02",
+    "format": "csv",
     "unexpected": "x",
 }
 
