@@ -6,12 +6,12 @@ from sqlalchemy import select
 
 from billing_sync import counting, partners
 from billing_sync.closing import frozen_counts
-from billing_sync.models import Company, RunItem, Seat
+from billing_sync.models import Company, Partner, RunItem, Seat
 from billing_sync.periods import Period
 from billing_sync.statements.data import build_statement
 from billing_sync.sync import run_sync
 from tests.statements.conftest import LA, seat, utc
-from tests.sync.conftest import NOW
+from tests.sync.conftest import NO_HOLDS, NOW, build_world
 
 OCTOBER = Period(2026, 10)
 
@@ -132,3 +132,31 @@ def test_another_partners_companies_seats_and_runs_never_appear(
         theirs = build_statement(session, other.id, OCTOBER, now=NOW)
     assert [c.name for c in theirs.companies] == ["Globex Secret"]
     assert [w for c in theirs.companies for w in c.writes] == []
+
+
+def test_a_zone_ahead_of_utc_ends_the_month_before_utc_midnight(
+    session_factory,
+    settings,
+    cw,
+    cw_state,
+):
+    world = build_world(session_factory, settings, cw, cw_state, companies=1, rules=NO_HOLDS)
+    with session_factory.begin() as session:
+        session.get(Partner, world.partner_id).timezone = "Pacific/Auckland"  # B = 31 Oct 11:00Z
+        session.add_all(
+            [
+                seat(world, "ext-000", "pb-premium", "early", utc(2026, 10, 31, 12)),  # November
+                seat(
+                    world, "ext-000", "pb-premium", "stays", utc(2026, 8, 1), utc(2026, 10, 31, 12)
+                ),
+            ]
+        )
+    statement = _closed(session_factory, settings, world)
+    [company] = statement.companies
+    assert statement.boundary == utc(2026, 10, 31, 11)
+    assert [u.user_id for u in company.counted if u.product == "pb-premium"] == ["stays"]
+    assert dict(company.billed) == company.totals() == {"pb-business": 1, "pb-premium": 1}
+    assert {w.product: w.quantity_after for w in company.writes} == {
+        "pb-business": 1.0,
+        "pb-premium": 1.0,
+    }
