@@ -6,9 +6,11 @@ from flask import Blueprint, jsonify, render_template, request, url_for
 from flask_login import current_user
 
 from billing_sync import guard_queries, page_queries
+from billing_sync.statements.service import StatementRequest, export_zip, run_scope
 from billing_sync.sync.rollback import may_roll_back, rolled_back_by
 from web.common import page_arg, partner_id
-from web.state import db
+from web.state import db, now
+from web.statement_files import download, format_arg
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
 
@@ -56,3 +58,13 @@ def status(run_id: int):
         message=run.message,
         url=url_for(".detail", run_id=run.id),
     )
+
+
+@bp.get("/<id:run_id>/statements")
+def statements(run_id: int):
+    """A zip of the statements of the companies in a real run, for the month it pushed."""
+    period, company_ids = run_scope(db(), partner_id(), run_id)
+    wanted = StatementRequest(
+        partner_id(), period, format_arg(), now(), tuple(company_ids), label=f"run-{run_id}"
+    )
+    return download(lambda out: export_zip(db(), wanted, out))

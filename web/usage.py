@@ -5,11 +5,18 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from billing_sync import page_queries
+from billing_sync.statements.service import (
+    StatementRequest,
+    export_company,
+    export_zip,
+    recent_months,
+)
 from billing_sync.usage import UsageImportError, import_usage_csv
 from web.auth import admin_only
 from web.charts import line_chart
 from web.common import page_arg, partner, partner_id, recalled, refused, search_arg
 from web.state import db, now
+from web.statement_files import download, format_arg, month_arg
 
 bp = Blueprint("usage", __name__, url_prefix="/usage")
 # A rejected file's problems travel to the page in the session cookie (about 4 KB at most):
@@ -34,7 +41,12 @@ def index():
     search = search_arg()
     companies = page_queries.company_list(db(), partner_id(), search=search, page=page_arg())
     return render_template(
-        "usage.html", history=history, chart=chart, companies=companies, search=search
+        "usage.html",
+        history=history,
+        chart=chart,
+        companies=companies,
+        search=search,
+        months=recent_months(now(), partner().timezone),
     )
 
 
@@ -43,7 +55,28 @@ def company(company_id: int):
     """One company's month-end counts per product."""
     found = page_queries.get_company(db(), partner_id(), company_id)
     history, chart = _chart(found.id)
-    return render_template("usage_company.html", company=found, history=history, chart=chart)
+    return render_template(
+        "usage_company.html",
+        company=found,
+        history=history,
+        chart=chart,
+        months=recent_months(now(), partner().timezone),
+    )
+
+
+@bp.get("/statements")
+def statements():
+    """A zip of the month's statements: one CSV or PDF per company with seats or writes."""
+    wanted = StatementRequest(partner_id(), month_arg(), format_arg(), now())
+    return download(lambda out: export_zip(db(), wanted, out))
+
+
+@bp.get("/companies/<id:company_id>/statement")
+def company_statement(company_id: int):
+    """One company's statement for the month, as CSV or PDF."""
+    found = page_queries.get_company(db(), partner_id(), company_id)
+    wanted = StatementRequest(partner_id(), month_arg(), format_arg(), now(), (found.id,))
+    return download(lambda out: export_company(db(), wanted, out))
 
 
 @bp.route("/upload", methods=["GET", "POST"])

@@ -24,6 +24,7 @@ from billing_sync.cli.setup_cmds import (
     usage,
     user,
 )
+from billing_sync.cli.statement_cmd import statement
 from billing_sync.cli.sync_cmd import sync
 from billing_sync.cli.token_cmds import token
 
@@ -55,6 +56,7 @@ for command in (
     guardrails,
     holds,
     drift,
+    statement,
     simulator,
     demo,
 ):

@@ -106,11 +106,14 @@ READS: dict[str, tuple[str, ...]] = {
     "runs.index": ("page", "previews"),
     "runs.detail": ("action", "page"),
     "runs.status": (),
+    "runs.statements": ("format",),
     "rollbacks.preview": (),
     "rollbacks.confirm": ("preview", "page"),
     "rollbacks.start": (),
     "usage.index": ("q", "page"),
     "usage.company": (),
+    "usage.statements": ("month", "format"),
+    "usage.company_statement": ("month", "format"),
     "ops.healthz": (),
     "ops.readyz": (),
     "ops.metrics": (),
@@ -204,6 +207,8 @@ BENIGN = {
     "back": "company",
     "addition_id": "1",
     "checklist_days": "3",
+    "month": "2026-02",
+    "format": "csv",
     "unexpected": "x",
 }
 
