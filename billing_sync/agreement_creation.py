@@ -119,7 +119,7 @@ def _decide_earlier(factory, client, company: Company, now: datetime) -> None:
         until = _aware(earlier.settle_after).astimezone(zone)
         raise Conflict(
             f"agreement creation {earlier.id} for {company.name} got no answer and may still "
-            f"land in ConnectWise; wait until {until:%Y-%m-%d %H:%M %Z} and try again"
+            f"land in ConnectWise; wait until {until:%Y-%m-%d %H:%M:%S %Z} and try again"
         )
     with factory.begin() as session:
         _lock_company(session, company.id)
