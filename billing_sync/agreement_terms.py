@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from billing_sync.errors import InvalidInput
+from billing_sync.validation import has_control, shown
 
 MARKER_PREFIX = "billing-sync:agreement:"
 NAME_LIMIT = 100  # ConnectWise: Agreement.name max length 100
@@ -65,9 +66,25 @@ def checked_name(name: str | None, vendor_name: str) -> str:
     if name is None or not name.strip():
         return default_name(vendor_name)
     cleaned = " ".join(name.split())
+    if has_control(cleaned):
+        raise InvalidInput("the agreement name contains a control character")
     if len(cleaned) > NAME_LIMIT:
         raise InvalidInput(f"the agreement name is {len(cleaned)} characters; at most {NAME_LIMIT}")
     return cleaned
+
+
+def parse_start(raw: str | None) -> date | None:
+    """`YYYY-MM-DD` from a form or the command line; None when blank."""
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip()
+    try:
+        value = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        value = None
+    if value is None or not 2000 <= value.year <= 2100:
+        raise InvalidInput(f"the start date {shown(text)} is not a date like 2026-12-01")
+    return value
 
 
 def checked_start(start: date | None, now: datetime, zone: ZoneInfo) -> date:
