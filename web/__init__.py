@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 def _blueprints():
     from web import (
+        agreements,
         companies,
         connection,
         dashboard,
@@ -42,6 +43,7 @@ def _blueprints():
         connection.bp,
         products.bp,
         companies.bp,
+        agreements.bp,
         orphans.bp,
         schedule.bp,
         sync.bp,
