@@ -87,7 +87,7 @@ def latest(session: Session, company_id: int) -> AgreementCreation | None:
     )
 
 
-def _settle_open(factory, client, creation: AgreementCreation, now: datetime) -> str | None:
+def _settle_open(client, creation: AgreementCreation, now: datetime) -> str | None:
     """Re-read ConnectWise for an open intent's marker: the state to record, or None (wait)."""
     found = client.agreements_with_marker(creation.cw_company_id, marker(creation.id))
     if found:
@@ -103,8 +103,11 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _lock_company(session: Session, company_id: int) -> None:
-    """Serialise creations of one company: a no-op UPDATE takes its row (or SQLite's) lock."""
-    session.execute(update(Company).where(Company.id == company_id).values(id=Company.id))
+    """Serialise creations of one company: a no-op UPDATE takes its row (or SQLite's) lock.
+
+    It sets a non-key column, so PostgreSQL's lock does not block rows referencing the company.
+    """
+    session.execute(update(Company).where(Company.id == company_id).values(name=Company.name))
 
 
 def _decide_earlier(factory, client, company: Company, now: datetime) -> None:
@@ -113,7 +116,7 @@ def _decide_earlier(factory, client, company: Company, now: datetime) -> None:
         earlier = latest(session, company.id)
     if earlier is None or earlier.state not in OPEN:
         return
-    decision = _settle_open(factory, client, earlier, now)
+    decision = _settle_open(client, earlier, now)
     if decision is None:
         zone = ZoneInfo(_zone(factory, company.partner_id))
         until = _aware(earlier.settle_after).astimezone(zone)

@@ -148,6 +148,9 @@ READS: dict[str, tuple[str, ...]] = {
     "orphans.index": (),
     "orphans.adopt": ("addition_id", "agreement_id"),
     "orphans.zero": ("addition_id", "agreement_id", "confirm"),
+    "agreements.accept": (),
+    "agreements.dismiss": (),
+    "agreements.create": ("cw_company_id", "template_id", "name", "start"),
 }
 # Forms that post to the page they are on (no action attribute).
 SELF_POSTING = {
@@ -201,6 +204,8 @@ BENIGN = {
     "drift_policy": "overwrite",
     "back": "company",
     "addition_id": "1",
+    "template_id": "1",
+    "start": "2026-12-01",
     "unexpected": "x",
 }
 
@@ -264,6 +269,7 @@ def _path(rule, field_name: str, value: str | bytes, world) -> str:
         "run_id": world.run_id,
         "code": "pb-business",
         "filename": "style.css",
+        "suggestion_id": 1,
     }
     path = rule.rule
     for name in rule.arguments:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -219,3 +220,25 @@ def test_name_and_start_may_be_chosen(session_factory, settings, cw_state, newco
     [made] = agreements_of(cw_state, newco.companies["cw-new"])
     assert made["name"] == "Newco MSP" and made["startDate"] == "2027-01-01T00:00:00Z"
     assert result.creation.name == "Newco MSP"
+
+
+def test_a_slow_commit_past_the_timeout_is_waited_for_then_found(
+    session_factory, fast_settings, cw_state, newco
+):
+    def slow():  # the server takes longer than the client waits, then commits anyway
+        cw_state.faults.latency_seconds = 1.5
+
+    def fast():
+        cw_state.faults.latency_seconds = 0.0
+
+    first = create(session_factory, fast_settings, newco, lambda c: Wrapped(c, slow, fast))
+    assert first.creation.state == "intent"
+    with pytest.raises(Conflict, match="wait until"):
+        create(session_factory, fast_settings, newco, at=NOW + timedelta(seconds=1))
+
+    time.sleep(1.6)  # the server's commit lands
+    later = create(session_factory, fast_settings, newco, at=NOW + timedelta(seconds=2))
+
+    [made] = agreements_of(cw_state, newco.companies["cw-new"])
+    assert later.creation.state == "settled_done" and later.creation.agreement_id == made["id"]
+    assert mapping_of(session_factory, newco).agreement_id == made["id"]
