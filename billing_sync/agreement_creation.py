@@ -136,11 +136,16 @@ def _decide_earlier(factory, client, company: Company, now: datetime) -> None:
         row.error = clip_optional(f"{row.error or 'no answer'}; {state} on re-read")
 
 
-def _mapped_to(factory, company: Company, agreement_id: int | None) -> bool:
+def _still_to_map(factory, company: Company, done: AgreementCreation) -> bool:
+    """True while nobody has mapped the company since the agreement was made (e.g. the answer
+    was lost, or mapping failed): a person's later choice is never overwritten."""
     with factory() as session:
         mapping = mappings.get_mapping(session, company)
-    mapped = mapping is not None and mapping.status == "mapped"
-    return mapped and mapping.agreement_id == agreement_id
+    if mapping is None:
+        return True
+    if mapping.status == "mapped" and mapping.agreement_id == done.agreement_id:
+        return False
+    return done.completed_at is not None and _aware(mapping.updated_at) <= _aware(done.completed_at)
 
 
 def _zone(factory, partner_id: int) -> str:
@@ -227,10 +232,10 @@ def create_for_company(
     with factory() as session:
         done = latest(session, company.id)
     if done is not None and done.state in DONE:
-        if _mapped_to(factory, company, done.agreement_id):
+        if not _still_to_map(factory, company, done):
             raise Conflict(
                 f"agreement creation {done.id} for {company.name} made agreement "
-                f"{done.agreement_id} already (mapped)"
+                f"{done.agreement_id} already; map the company on its page if you need to"
             )
         map_created(factory, client, done, now)  # it landed after all: map it now
         return CreationResult(done, f"agreement {done.agreement_id} landed; {company.name} mapped")

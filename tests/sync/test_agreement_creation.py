@@ -104,6 +104,21 @@ def test_create_posts_once_from_the_template_and_maps(session_factory, settings,
     assert len(agreements_of(cw_state, newco.companies["cw-new"])) == 1
 
 
+def test_a_later_choice_of_the_admin_is_never_overwritten(
+    session_factory, settings, cw_state, newco
+):
+    create(session_factory, settings, newco)
+    with session_factory.begin() as session:  # the admin excludes the company afterwards
+        company = mappings.get_company(session, newco.partner_id, "ext-new")
+        mappings.exclude_company(session, company, now=NOW + timedelta(minutes=5))
+
+    with pytest.raises(Conflict, match="made agreement"):
+        create(session_factory, settings, newco, at=NOW + timedelta(minutes=10))
+
+    assert mapping_of(session_factory, newco).status == "excluded"
+    assert len(agreements_of(cw_state, newco.companies["cw-new"])) == 1
+
+
 def test_a_lost_answer_is_found_by_its_marker_before_any_retry(
     session_factory, settings, cw_state, newco
 ):

@@ -248,3 +248,15 @@ def test_a_preview_suggests_too(session_factory, settings, cw_state, synced):
             select(CompanyMapping).where(CompanyMapping.company_id == synced.companies["ext-001"])
         )
         assert mapping.agreement_id == synced.agreements["ext-001"]
+
+
+def test_a_run_with_no_ended_agreement_reads_nothing_more(
+    session_factory, settings, cw_state, synced
+):
+    cw_state.clear_log()
+
+    run_sync(session_factory, settings, synced.partner_id, now=NOW)
+
+    listings = [e.query.get("conditions", [""])[0] for e in cw_state.log if e.method == "GET"]
+    assert not any("company/id" in c for c in listings)
+    assert suggestions(session_factory) == []
