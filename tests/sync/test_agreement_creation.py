@@ -83,6 +83,7 @@ def creations(factory) -> list[AgreementCreation]:
 
 
 def test_create_posts_once_from_the_template_and_maps(session_factory, settings, cw_state, newco):
+    cw_state.clear_log()
     result = create(session_factory, settings, newco)
 
     [made] = agreements_of(cw_state, newco.companies["cw-new"])
@@ -91,6 +92,14 @@ def test_create_posts_once_from_the_template_and_maps(session_factory, settings,
     assert made["internalNotes"] == marker(result.creation.id)
     assert made["startDate"] == "2026-12-01T00:00:00Z"  # the first of next month
     assert made["billingCycle"]["id"] == 1 and made["type"]["name"] == "Managed Services"
+    api = [(e.method, e.path_template) for e in cw_state.log if "/apis/" in e.path]
+    assert api == [
+        ("GET", "/company/companies/{id}"),  # not deleted; its default contact
+        ("GET", "/finance/agreements"),  # no active agreement yet
+        ("GET", "/finance/agreements/{id}"),  # the template
+        ("POST", "/finance/agreements"),  # once
+        ("GET", "/finance/agreements"),  # the new agreement, re-read before mapping
+    ]
     [post] = [e for e in cw_state.log if e.method == "POST"]
     assert post.body["company"] == {"id": newco.companies["cw-new"]}
     assert post.body["contact"] == {"id": newco.companies["cw-new"]}  # the company's default
