@@ -70,6 +70,8 @@ def company_record(
             "zip": "33602",
             "country": {"id": 1, "name": "United States"},
             "phoneNumber": "8135550100",
+            # The contact an agreement of this company names (agreement_record's contact).
+            "defaultContact": {"id": id, "name": "Primary Contact"},
             "website": f"www.{identifier.lower()}.example",
             "types": [{"id": 1, "name": "Client"}],
             "deletedFlag": deleted,

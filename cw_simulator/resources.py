@@ -18,7 +18,13 @@ Record = dict[str, Any]
 # Fields that may be absent from a record (CW omits nulls) but can still be queried.
 _OPTIONAL_FIELDS = {
     "companies": {"dateDeleted", "deletedBy", "addressLine2", "faxNumber", "parentCompany"},
-    "agreements": {"endDate", "dateCancelled", "reasonCancelled", "parentAgreement"},
+    "agreements": {
+        "endDate",
+        "dateCancelled",
+        "reasonCancelled",
+        "parentAgreement",
+        "internalNotes",
+    },
     "catalog": {"manufacturer", "vendor", "notes"},
     "additions": {"cancelledDate", "serialNumber", "opportunity"},
 }

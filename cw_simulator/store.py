@@ -135,6 +135,7 @@ class SimulatorState:
         type_name: str = "Managed Services",
         *,
         id: int | None = None,
+        start_date: datetime | date | str | None = None,
     ) -> dict[str, Any]:
         """Add an agreement of an existing company; returns its CW JSON."""
         if status not in rec.AGREEMENT_STATUSES:
@@ -148,6 +149,8 @@ class SimulatorState:
                 new, company, name, status, cancelled, rec.format_datetime(end_date),
                 no_ending_date, self.agreement_type(type_name), rec.now_utc(),
             )  # fmt: skip
+            if start_date is not None:
+                record["startDate"] = record["billStartDate"] = rec.format_datetime(start_date)
             return self._store("agreements", record)
 
     def add_catalog_item(

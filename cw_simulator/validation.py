@@ -103,6 +103,7 @@ def build_agreement(
     check.choice("agreementStatus", rec.AGREEMENT_STATUSES)
     company = check.reference("company", state.table("companies"), "Company")
     end_date = check.date("endDate")
+    start_date = check.date("startDate")
     check.done()
     type_ref = body["type"] if isinstance(body["type"], dict) else {}
     type_name = type_ref.get("name") or "Managed Services"
@@ -113,7 +114,19 @@ def build_agreement(
     )  # fmt: skip
     if isinstance(body["contact"], dict) and isinstance(body["contact"].get("id"), int):
         record["contact"] = {"id": body["contact"]["id"], "name": body["contact"].get("name", "")}
-    return _keep(record, existing)
+    return _keep(_kept_agreement_fields(record, body, start_date), existing)
+
+
+def _kept_agreement_fields(record: Record, body: Record, start_date: str | None) -> Record:
+    """What CW stores from a body beyond the basics: start, billing cycle, internal notes."""
+    if start_date is not None:
+        record["startDate"] = record["billStartDate"] = start_date
+    cycle = body.get("billingCycle")
+    if isinstance(cycle, dict) and isinstance(cycle.get("id"), int):
+        record["billingCycle"] = {"id": cycle["id"], "name": cycle.get("name") or "Monthly"}
+    if isinstance(body.get("internalNotes"), str):
+        record["internalNotes"] = body["internalNotes"]
+    return record
 
 
 def build_catalog_item(

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 def _blueprints():
     from web import (
+        agreements,
         checklist,
         companies,
         connection,
@@ -43,6 +44,7 @@ def _blueprints():
         connection.bp,
         products.bp,
         companies.bp,
+        agreements.bp,
         orphans.bp,
         schedule.bp,
         sync.bp,

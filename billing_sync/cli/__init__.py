@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from billing_sync.cli.agreements_cmd import agreements
 from billing_sync.cli.common import CliError, handle_errors
 from billing_sync.cli.demo_cmds import demo, simulator
 from billing_sync.cli.guard_cmds import drift, guardrails
@@ -52,6 +53,7 @@ for command in (
     rollback,
     month_close,
     orphans,
+    agreements,
     token,
     guardrails,
     holds,

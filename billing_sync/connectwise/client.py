@@ -17,6 +17,7 @@ import requests
 
 from billing_sync import metrics
 from billing_sync.connectwise import conditions as cond
+from billing_sync.connectwise.agreement_calls import AgreementCreationCalls
 from billing_sync.connectwise.codebase import codebase_from_answer, normalise_codebase
 from billing_sync.connectwise.deadline import deadline
 from billing_sync.connectwise.errors import (
@@ -80,7 +81,7 @@ class Limits:
     stop: Stop | None = None  # once it says so, a listing stops before its next page
 
 
-class ConnectWiseClient:
+class ConnectWiseClient(AgreementCreationCalls):
     """The ConnectWise API as billing-sync uses it; build one per run or request and close it."""
 
     def __init__(

@@ -46,6 +46,7 @@ class Agreement:
     prorate_flag: bool | None = None
     start_date: datetime | None = None
     billing_cycle: str | None = None  # `billingCycle.name`: Monthly, Quarterly, ...
+    internal_notes: str | None = None  # where billing-sync marks an agreement it created
 
     def inactive_reason(self, at: datetime) -> str | None:
         """Why the agreement cannot carry additions at `at`, or None when it is active."""

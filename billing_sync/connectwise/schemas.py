@@ -109,6 +109,7 @@ class AgreementSchema(_Base):
     prorate_flag = fields.Boolean(data_key="prorateFlag", **OPTIONAL)
     start_date = UtcDateTime(data_key="startDate", **OPTIONAL)
     billing_cycle = fields.Nested(_Ref, data_key="billingCycle", **OPTIONAL)
+    internal_notes = fields.String(data_key="internalNotes", **OPTIONAL)  # the body cap bounds it
 
     @post_load
     def _to_record(self, data: dict[str, Any], **kwargs: Any) -> Agreement:

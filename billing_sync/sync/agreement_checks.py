@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from billing_sync.agreement_replacement import ENDED_ADVICE
 from billing_sync.connectwise.records import Agreement
 from billing_sync.sync.gather import Target
 
@@ -26,6 +27,6 @@ def agreement_problems(
     if reason:
         return (
             f"agreement {agreement.id} ({agreement.name}) is {reason}",
-            "Re-activate the agreement in ConnectWise or " + REMAP[0].lower() + REMAP[1:],
+            ENDED_ADVICE,
         )
     return None

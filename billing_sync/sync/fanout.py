@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 
+from billing_sync.agreement_suggestions import detect_in_run
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.connectwise.records import Agreement
@@ -161,6 +162,7 @@ def fan_out(
                 saved_at = plan.clock()
                 _save_progress(factory, handle.run_id, len(report.items))
     report.items.sort(key=lambda i: (i.company_name.casefold(), i.company, i.product))
+    detect_in_run(factory, handle.partner_id, context.targets, agreements, client, handle.now)
     if orphans and not handle.dry_run and not plan.lost.is_set():
         settle_orphans(ledger, client, orphans, context, handle.now)
     return skipped > 0

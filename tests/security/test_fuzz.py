@@ -153,6 +153,9 @@ READS: dict[str, tuple[str, ...]] = {
     "orphans.zero": ("addition_id", "agreement_id", "confirm"),
     "schedule.save_checklist": ("checklist_days",),
     "checklist.index": ("page",),
+    "agreements.accept": (),
+    "agreements.dismiss": (),
+    "agreements.create": ("cw_company_id", "template_id", "name", "start"),
 }
 # Forms that post to the page they are on (no action attribute).
 SELF_POSTING = {
@@ -209,6 +212,8 @@ BENIGN = {
     "checklist_days": "3",
     "month": "2026-02",
     "format": "csv",
+    "template_id": "1",
+    "start": "2026-12-01",
     "unexpected": "x",
 }
 
@@ -272,6 +277,7 @@ def _path(rule, field_name: str, value: str | bytes, world) -> str:
         "run_id": world.run_id,
         "code": "pb-business",
         "filename": "style.css",
+        "suggestion_id": 1,
     }
     path = rule.rule
     for name in rule.arguments:

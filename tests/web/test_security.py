@@ -29,6 +29,7 @@ def _url(rule, world) -> str:
         "code": "pb-business",
         "product": "pb-business",
         "token_id": 1,
+        "suggestion_id": 1,
         "filename": "style.css",
     }
     return rule.build({name: values[name] for name in rule.arguments})[1]
