@@ -38,11 +38,12 @@ def _failed(readings: Readings, area: str, exc: ConnectWiseError) -> None:
 
 
 def read_agreements(client, readings: Readings, ids: Iterable[int]) -> None:
-    """The mapped agreements, in a few batched GETs."""
+    """The mapped agreements, in a few batched GETs; any failure but a 403 is raised (the
+    connection itself is wrong, so nothing can be judged)."""
     try:
         readings.agreements = client.agreements_by_ids(sorted(set(ids)))
-    except ConnectWiseError as exc:
-        _failed(readings, "agreements", exc)
+    except PermissionDenied:
+        readings.denied.add("agreements")
 
 
 def read_companies(client, readings: Readings, ids: Iterable[int]) -> None:

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from billing_sync.cli.check_cmd import check
 from billing_sync.cli.common import CliError, handle_errors
 from billing_sync.cli.demo_cmds import demo, simulator
 from billing_sync.cli.guard_cmds import drift, guardrails
@@ -55,6 +56,7 @@ for command in (
     guardrails,
     holds,
     drift,
+    check,
     simulator,
     demo,
 ):
