@@ -24,6 +24,7 @@ def _blueprints():
         companies,
         connection,
         dashboard,
+        health,
         holds,
         orphans,
         products,
@@ -50,6 +51,7 @@ def _blueprints():
         usage.bp,
         tokens.bp,
         worklist.bp,
+        health.bp,
         holds.bp,
         rules.bp,
     )
