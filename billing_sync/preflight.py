@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_sync.health_check import read_for_health, record_readings
-from billing_sync.health_reads import Readings, read_additions, read_agreements
 from billing_sync.mapping_health import RED, Verdict
+from billing_sync.mapping_health_reads import Readings, read_additions, read_agreements
+from billing_sync.mapping_health_record import read_for_health, record_readings
 from billing_sync.models import Partner
 from billing_sync.partner_connection import client_for
 from billing_sync.settings import Settings
@@ -72,10 +72,9 @@ def check_partner(
     read_for_health(client, readings, targets, products)
     if "agreements" not in readings.denied:
         read_additions(client, readings, (t.agreement_id for t in targets), now, workers)
-    with factory.begin() as session:
-        verdicts = record_readings(
-            session, partner_id, targets, products, readings, run_id=None, now=now
-        )
+    verdicts = record_readings(
+        factory, partner_id, targets, products, readings, run_id=None, now=now
+    )
     report = CheckReport(name, now, problems=list(readings.problems))
     report.rows = [(t, verdicts[t.company_id][1]) for t in targets]
     return report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from billing_sync import guard_queries, health_store, page_queries, worklist_queries
+from billing_sync import guard_queries, mapping_health_store, page_queries, worklist_queries
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import InvalidInput, NotFoundError
@@ -56,7 +56,7 @@ def index():
         tab = "mapped"
     search = search_arg()
     level = request.args.get("health")
-    level = level if level in health_store.LEVELS and tab == "mapped" else None
+    level = level if level in mapping_health_store.LEVELS and tab == "mapped" else None
     failed = worklist_queries.failed_company_ids(db(), partner_id())
     page = _tab_page(tab, search, failed, level)
     drift, held, health = {}, {}, {}
@@ -65,7 +65,9 @@ def index():
         drift = guard_queries.open_drift_by_company(db(), partner_id(), ids)
         held = guard_queries.open_holds_by_company(db(), partner_id(), ids)
     if tab in ("mapped", "problems"):
-        health = health_store.health_of(db(), partner_id(), [r.company_id for r in page.items])
+        health = mapping_health_store.health_of(
+            db(), partner_id(), [r.company_id for r in page.items]
+        )
     counts = page_queries.mapping_counts(db(), partner_id(), search)
     counts["problems"] = worklist_queries.problem_count(db(), partner_id(), search, failed)
     cached, fetched_at = worklist_queries.cache_status(db(), partner_id())
@@ -172,7 +174,7 @@ def edit(company_id: int):
         agreements=agreements,
         problem=problem,
         taken=taken,
-        health=health_store.health_of(db(), partner_id(), [company.id]).get(company.id),
+        health=mapping_health_store.health_of(db(), partner_id(), [company.id]).get(company.id),
         **rules.company_rules_context(company.id),
     )
 

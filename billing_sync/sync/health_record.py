@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from billing_sync.health_check import read_for_health, record_readings
-from billing_sync.health_reads import Readings
+from billing_sync.mapping_health_reads import Readings
+from billing_sync.mapping_health_record import read_for_health, record_readings
 from billing_sync.sync.apply import AgreementJob
 from billing_sync.sync.gather import RunContext
 
@@ -35,15 +35,14 @@ def note_run_health(
         readings = run_readings(jobs, agreements)
         if not halted:  # one grouped read of the catalog items and companies, not per company
             read_for_health(client, readings, context.targets, context.products)
-        with factory.begin() as session:
-            record_readings(
-                session,
-                handle.partner_id,
-                context.targets,
-                context.products,
-                readings,
-                run_id=handle.run_id,
-                now=handle.now,
-            )
+        record_readings(
+            factory,
+            handle.partner_id,
+            context.targets,
+            context.products,
+            readings,
+            run_id=handle.run_id,
+            now=handle.now,
+        )
     except Exception:  # noqa: BLE001 - health is a report on the run, never a reason it fails
         log.exception("run %s could not record mapping health", handle.run_id)

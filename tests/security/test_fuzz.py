@@ -82,7 +82,7 @@ READS: dict[str, tuple[str, ...]] = {
     "connection.integration": ("enabled",),
     "products.index": (),
     "products.save": ("cw_product_id",),
-    "companies.index": ("tab", "q", "page"),
+    "companies.index": ("tab", "q", "page", "health"),
     "companies.automatch_all": (),
     "companies.edit": ("q", "cw_company"),
     "companies.map_company": ("cw_company_id", "agreement_id", "q"),
@@ -148,6 +148,7 @@ READS: dict[str, tuple[str, ...]] = {
     "orphans.index": (),
     "orphans.adopt": ("addition_id", "agreement_id"),
     "orphans.zero": ("addition_id", "agreement_id", "confirm"),
+    "health.check_now": (),
 }
 # Forms that post to the page they are on (no action attribute).
 SELF_POSTING = {

@@ -7,11 +7,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
-from billing_sync import health_store
-from billing_sync.health_reads import Readings, read_catalog, read_companies
+from billing_sync import mapping_health_store
 from billing_sync.mapping_health import Observed, Verdict, judge
+from billing_sync.mapping_health_reads import Readings, read_catalog, read_companies
 
 if TYPE_CHECKING:  # the run engine imports this module; at run time it needs only attributes
     from billing_sync.sync.gather import MappedProduct, Target
@@ -59,7 +60,7 @@ def judge_all(
 
 
 def record_readings(
-    session: Session,
+    factory: sessionmaker[Session],
     partner_id: int,
     targets: list[Target],
     products: list[MappedProduct],
@@ -68,11 +69,23 @@ def record_readings(
     run_id: int | None,
     now: datetime,
 ) -> dict[int, tuple[int, Verdict]]:
-    """Judge every target from the readings and the ledger's refused writes; store the verdicts."""
-    refused = health_store.refused_writes(session, partner_id)
-    verdicts = judge_all(targets, products, readings, refused, now)
-    health_store.record(session, partner_id, verdicts, run_id=run_id, now=now)
-    return verdicts
+    """Judge every target from the readings and the ledger's refused writes; store the verdicts.
+
+    A preview and a run may record at once: the one whose insert lost the race tries again (its
+    rows then exist, so it updates them).
+    """
+
+    def once() -> dict[int, tuple[int, Verdict]]:
+        with factory.begin() as session:
+            refused = mapping_health_store.refused_writes(session, partner_id)
+            verdicts = judge_all(targets, products, readings, refused, now)
+            mapping_health_store.record(session, partner_id, verdicts, run_id=run_id, now=now)
+        return verdicts
+
+    try:
+        return once()
+    except IntegrityError:
+        return once()
 
 
 def read_for_health(client, readings: Readings, targets, products) -> None:
