@@ -15,6 +15,7 @@ from billing_sync.models import (
     Company,
     CompanyMapping,
     Connection,
+    MappingHealth,
     Partner,
     Product,
     ProductMapping,
@@ -165,9 +166,13 @@ def company_page(
     search: str = "",
     page: int = 1,
     per_page: int = 50,
+    health: str | None = None,
 ) -> Page:
-    """One page of a tab of the company mappings listing, sorted by name."""
+    """One page of a tab of the company mappings listing, sorted by name; `health` keeps only
+    companies whose latest pre-flight check has that level (green, amber, red)."""
     conditions = [*company_filter(partner_id, search), tab == TAB_STATUS]
+    if health is not None:
+        conditions.append(Company.id.in_(health_level_ids(partner_id, health)))
     total = session.scalar(with_mapping(select(func.count(Company.id))).where(*conditions))
     query = (
         with_mapping(select(*COMPANY_ROW))
@@ -177,6 +182,13 @@ def company_page(
     rows = session.execute(query.limit(per_page).offset((max(page, 1) - 1) * per_page)).all()
     items = with_sync_status(session, partner_id, rows)
     return Page(items, total or 0, max(page, 1), per_page)
+
+
+def health_level_ids(partner_id: int, level: str):
+    """A subquery: ids of the partner's companies whose stored health is at `level`."""
+    return select(MappingHealth.company_id).where(
+        MappingHealth.partner_id == partner_id, MappingHealth.level == level
+    )
 
 
 def with_sync_status(session: Session, partner_id: int, rows: list) -> list[CompanyRow]:

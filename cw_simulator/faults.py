@@ -13,6 +13,11 @@ class Faults:
 
     "Addition POST" below means a create on `/finance/agreements/{parentId}/additions` that got
     past authentication and the random 429/5xx faults.
+
+    `forbidden` lists "METHOD /template" strings (e.g. "GET /finance/agreements",
+    "GET /procurement/catalog/{id}", "PATCH /finance/agreements/{parentId}/additions/{id}") that
+    answer 403 with a ConnectWise error body, as ConnectWise does when the API member's
+    security role lacks the permission; like `SimulatorState.forbidden`, settable over HTTP.
     """
 
     latency_seconds: float = 0.0
@@ -32,6 +37,7 @@ class Faults:
     fail_post_status: int = 409
     # The next N addition POSTs commit but answer 201 with a body that is not an Addition.
     corrupt_next_posts: int = 0
+    forbidden: list[str] = field(default_factory=list)
     seed: int | None = None
     _rng: random.Random | None = field(default=None, init=False, repr=False, compare=False)
     _posts_counted: int = field(default=0, init=False, repr=False, compare=False)
@@ -99,6 +105,8 @@ _INT_FAULTS = {
 
 
 def _valid_fault(name: str, value: Any) -> bool:
+    if name == "forbidden":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if name == "seed":
         return value is None or (isinstance(value, int) and not isinstance(value, bool))
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

@@ -147,7 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None:
             raise ApiError(404, "NotFound", f"No API resource matches {path}.")
         template, handlers, params = found
-        if f"{self.command} {template}" in state.forbidden:
+        operation = f"{self.command} {template}"
+        if operation in state.forbidden or operation in state.faults.forbidden:
             message = "You do not have permission to perform this action."
             raise ApiError(403, "Forbidden", message)
         handler = handlers.get(self.command)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from billing_sync import guard_queries, page_queries, worklist_queries
+from billing_sync import guard_queries, mapping_health_store, page_queries, worklist_queries
 from billing_sync.connectwise.errors import ConnectWiseError
 from billing_sync.crypto import SecretDecryptError
 from billing_sync.errors import InvalidInput, NotFoundError
@@ -36,14 +36,16 @@ SHOWN_WAITING = 8
 TABS = (*page_queries.TABS, "problems")
 
 
-def _tab_page(tab: str, search: str, failed: set[int]):
+def _tab_page(tab: str, search: str, failed: set[int], health: str | None):
     if tab == "unmatched":
         return worklist_queries.worklist_page(db(), partner_id(), search=search, page=page_arg())
     if tab == "problems":
         return worklist_queries.problems_page(
             db(), partner_id(), search=search, page=page_arg(), failed=failed
         )
-    return page_queries.company_page(db(), partner_id(), tab=tab, search=search, page=page_arg())
+    return page_queries.company_page(
+        db(), partner_id(), tab=tab, search=search, page=page_arg(), health=health
+    )
 
 
 @bp.get("/")
@@ -53,13 +55,19 @@ def index():
     if tab not in TABS:
         tab = "mapped"
     search = search_arg()
+    level = request.args.get("health")
+    level = level if level in mapping_health_store.LEVELS and tab == "mapped" else None
     failed = worklist_queries.failed_company_ids(db(), partner_id())
-    page = _tab_page(tab, search, failed)
-    drift, held = {}, {}
+    page = _tab_page(tab, search, failed, level)
+    drift, held, health = {}, {}, {}
     if tab in ("mapped", "excluded"):  # rows of company_page; one query each for the page
         ids = [row.company_id for row in page.items]
         drift = guard_queries.open_drift_by_company(db(), partner_id(), ids)
         held = guard_queries.open_holds_by_company(db(), partner_id(), ids)
+    if tab in ("mapped", "problems"):
+        health = mapping_health_store.health_of(
+            db(), partner_id(), [r.company_id for r in page.items]
+        )
     counts = page_queries.mapping_counts(db(), partner_id(), search)
     counts["problems"] = worklist_queries.problem_count(db(), partner_id(), search, failed)
     cached, fetched_at = worklist_queries.cache_status(db(), partner_id())
@@ -80,6 +88,8 @@ def index():
         failure=whole_run_failure(latest_finished_run(db(), partner_id())),
         drift=drift,
         held=held,
+        health=health,
+        health_filter=level,
     )
 
 
@@ -164,6 +174,7 @@ def edit(company_id: int):
         agreements=agreements,
         problem=problem,
         taken=taken,
+        health=mapping_health_store.health_of(db(), partner_id(), [company.id]).get(company.id),
         **rules.company_rules_context(company.id),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from billing_sync import guard_queries, page_queries
+from billing_sync import guard_queries, mapping_health_store, page_queries
 from web.common import partner_id
 from web.state import db
 
@@ -18,4 +18,5 @@ def index():
         "dashboard.html",
         d=page_queries.dashboard(db(), partner_id()),
         guard=guard_queries.guard_summary(db(), partner_id()),
+        health=mapping_health_store.summary(db(), partner_id()),
     )

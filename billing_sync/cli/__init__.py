@@ -8,6 +8,7 @@ import sys
 import click
 
 from billing_sync.cli.agreements_cmd import agreements
+from billing_sync.cli.check_cmd import check
 from billing_sync.cli.common import CliError, handle_errors
 from billing_sync.cli.demo_cmds import demo, simulator
 from billing_sync.cli.guard_cmds import drift, guardrails
@@ -59,6 +60,7 @@ for command in (
     holds,
     drift,
     statement,
+    check,
     simulator,
     demo,
 ):

@@ -65,6 +65,9 @@ class AgreementJob:
     attempts: int
     lost: threading.Event
     agreement: Agreement | None = None
+    # What the additions read found, for mapping health: the active ones, or a 403.
+    active: list[Addition] | None = None
+    additions_denied: bool = False
 
     def write_target(self, product: MappedProduct, change: Change) -> WriteTarget:
         """Where this change's write goes, with what the ledger notes about the agreement."""
@@ -248,8 +251,10 @@ def process_agreement(job: AgreementJob) -> list[ItemReport]:
     try:
         listed = job.client.agreement_additions(job.target.agreement_id, active_at=job.now)
     except ConnectWiseError as exc:
+        job.additions_denied = exc.status == 403
         return error_reports(job, f"reading additions failed: {exc}", exc.advice)
     active = current_additions(listed, job.target.agreement_id, job.now)
+    job.active = active
     pending = settle_ripe(job, active)
     products = {p.product_id: p for p in job.context.products}
     # Holds and drift may turn a planned write into a held, skipped or unchanged item.

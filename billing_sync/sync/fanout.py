@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import update
 
 from billing_sync.agreement_suggestions import detect_in_run
-from billing_sync.connectwise.errors import ConnectWiseError
+from billing_sync.connectwise.errors import ConnectWiseError, PermissionDenied
 from billing_sync.connectwise.operations import AgreementBilling
 from billing_sync.connectwise.records import Agreement
 from billing_sync.models import Run
@@ -24,6 +24,7 @@ from billing_sync.planning import current_additions
 from billing_sync.sync.agreement_checks import agreement_problems
 from billing_sync.sync.apply import AgreementJob, error_reports, process_agreement, settle_unusable
 from billing_sync.sync.gather import RunContext
+from billing_sync.sync.health_record import note_run_health
 from billing_sync.sync.ledger import Ledger, open_intents
 from billing_sync.sync.report import ItemReport
 from billing_sync.sync.writes import WriteTiming, settle, split_ripe
@@ -132,7 +133,11 @@ def fan_out(
     skipped = 0
     saved_at = plan.clock()
     with ThreadPoolExecutor(max_workers=max(1, plan.concurrency)) as pool:
-        agreements = lookup_agreements(pool, client, {t.agreement_id for t in context.targets})
+        try:
+            agreements = lookup_agreements(pool, client, {t.agreement_id for t in context.targets})
+        except PermissionDenied:  # the run fails; its health says which permission is missing
+            note_run_health(factory, handle, context, client, jobs, None, halted=True)
+            raise
 
         def work(job: AgreementJob) -> list[ItemReport] | None:
             if plan.halted():
@@ -163,6 +168,7 @@ def fan_out(
                 _save_progress(factory, handle.run_id, len(report.items))
     report.items.sort(key=lambda i: (i.company_name.casefold(), i.company, i.product))
     detect_in_run(factory, handle.partner_id, context.targets, agreements, client, handle.now)
+    note_run_health(factory, handle, context, client, jobs, agreements, halted=plan.halted())
     if orphans and not handle.dry_run and not plan.lost.is_set():
         settle_orphans(ledger, client, orphans, context, handle.now)
     return skipped > 0

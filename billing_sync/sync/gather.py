@@ -115,6 +115,16 @@ def _links(session: Session, partner_id: int) -> dict[tuple[int, int], Link]:
     }
 
 
+def mapped_targets(session: Session, partner_id: int) -> list[Target]:
+    """The partner's mapped companies with an agreement, by name."""
+    return _targets(session, partner_id)
+
+
+def mapped_products(session: Session, partner_id: int) -> list[MappedProduct]:
+    """The partner's vendor products mapped to catalog items, by code."""
+    return _products(session, partner_id)
+
+
 def _unmapped_usage_warnings(
     session: Session, partner_id: int, products: list[MappedProduct]
 ) -> list[str]:

@@ -137,13 +137,18 @@ class Ledger:
         error: str | None = None,
         advice: str | None = None,
         link: Link | None = None,
+        http_status: int | None = None,
     ) -> bool:
-        """Close an intent with its outcome; False when it was no longer open (settled by a run)."""
+        """Close an intent with its outcome; False when it was no longer open (settled by a run).
+
+        `http_status` is ConnectWise's answer to a refused write (a 403 names a permission).
+        """
         values = {
             "state": state,
             "completed_at": self.clock(),
             "error": clip_optional(error),
             "advice": clip_optional(advice),
+            "http_status": http_status,
         }
         if addition_id is not None:
             values["addition_id"] = addition_id

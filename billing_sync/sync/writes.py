@@ -80,6 +80,7 @@ class WriteResult:
     error: str | None = None
     advice: str | None = None
     rate_limited: RateLimited | None = None  # a refused create that may be tried again
+    status: int | None = None  # ConnectWise's HTTP status of a refused write (403: permission)
 
 
 @dataclass(frozen=True)
@@ -210,9 +211,11 @@ def _create(
             marker=marker(intent.id),
         )
     except RateLimited as exc:
-        return WriteResult(Outcome.FAILED, error=str(exc), advice=exc.advice, rate_limited=exc)
+        return WriteResult(
+            Outcome.FAILED, error=str(exc), advice=exc.advice, rate_limited=exc, status=exc.status
+        )
     except ConnectWiseError as exc:
-        return WriteResult(_post_outcome(exc), error=str(exc), advice=exc.advice)
+        return WriteResult(_post_outcome(exc), error=str(exc), advice=exc.advice, status=exc.status)
     except Exception as exc:  # noqa: BLE001 - a bug after sending must not lose the intent
         log.exception("create on agreement %s failed unexpectedly", target.agreement_id)
         return WriteResult(Outcome.UNKNOWN, error=f"internal error after sending: {exc}")
@@ -256,7 +259,7 @@ def _update(
             outcome = _patch_outcome(exc)
             if result.outcome is Outcome.UNKNOWN:
                 outcome = Outcome.UNKNOWN  # an earlier attempt may have landed
-            result = WriteResult(outcome, error=str(exc), advice=exc.advice)
+            result = WriteResult(outcome, error=str(exc), advice=exc.advice, status=exc.status)
             if outcome is Outcome.FAILED or not _pause(exc, send_by):
                 break
         except Exception as exc:  # noqa: BLE001 - a bug after sending must not lose the intent
@@ -275,7 +278,9 @@ def _record(
         )
         ledger.complete(intent.id, "done", addition_id=addition.id, error=result.error, link=link)
     elif result.outcome is Outcome.FAILED:
-        ledger.complete(intent.id, "failed", error=result.error, advice=result.advice)
+        ledger.complete(
+            intent.id, "failed", error=result.error, advice=result.advice, http_status=result.status
+        )
     else:
         ledger.note_open(intent.id, error=f"outcome unknown: {result.error}", advice=UNKNOWN_ADVICE)
 

@@ -82,7 +82,7 @@ READS: dict[str, tuple[str, ...]] = {
     "connection.integration": ("enabled",),
     "products.index": (),
     "products.save": ("cw_product_id",),
-    "companies.index": ("tab", "q", "page"),
+    "companies.index": ("tab", "q", "page", "health"),
     "companies.automatch_all": (),
     "companies.edit": ("q", "cw_company"),
     "companies.map_company": ("cw_company_id", "agreement_id", "q"),
@@ -156,6 +156,7 @@ READS: dict[str, tuple[str, ...]] = {
     "agreements.accept": (),
     "agreements.dismiss": (),
     "agreements.create": ("cw_company_id", "template_id", "name", "start"),
+    "health.check_now": (),
 }
 # Forms that post to the page they are on (no action attribute).
 SELF_POSTING = {

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from cw_simulator import LOST_RESPONSE
+from cw_simulator.faults import Faults
 from tests.simulator.conftest import Api, body_of
 from tests.support.cw_openapi import check_response
 
@@ -183,3 +184,15 @@ def test_concurrent_posts_get_unique_ids(simulator, state):
     assert sorted(created) == list(range(4, 84))
     quantities = {a["quantity"] for a in state.additions(1)}
     assert {float(n * 100 + i) for n in range(8) for i in range(10)} <= quantities
+
+
+def test_forbidden_knob_answers_403_with_an_error_body_and_is_set_over_http(api, state):
+    faults = Faults()
+    faults.update({"forbidden": ["GET /procurement/catalog"]})
+    assert faults.to_dict()["forbidden"] == ["GET /procurement/catalog"]
+    with pytest.raises(ValueError):
+        faults.update({"forbidden": "GET /procurement/catalog"})
+    state.faults.forbidden = ["GET /procurement/catalog"]
+    refused = api("GET", "/procurement/catalog")
+    assert refused.status_code == 403 and refused.json()["code"] == "Forbidden"
+    assert api("GET", "/company/companies").status_code == 200
