@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
-from sqlalchemy import event, select
+from sqlalchemy import delete, event, select
 
 from billing_sync.checklist_queries import open_checklists, partner_checklist, totals
 from billing_sync.invoice_checklist import Summary
@@ -26,8 +26,9 @@ INSIDE = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)  # the window before 1 Decemb
 
 
 def health(session, world, external: str, invoice: date | None, level: str = "green", **extra):
-    """Write the latest health check of a mapped company (the `health` helper's row)."""
+    """Write the latest health check of a mapped company, replacing the one a run recorded."""
     reasons = extra.pop("reasons", [])
+    no_health(session, world, external)
     session.add(
         MappingHealth(
             partner_id=world.partner_id,
@@ -41,6 +42,13 @@ def health(session, world, external: str, invoice: date | None, level: str = "gr
             **extra,
         )
     )
+
+
+def no_health(session, world, external: str) -> None:
+    """Forget a company's health check, so the checklist falls back to the run's view."""
+    company_id = world.companies[external]
+    session.execute(delete(MappingHealth).where(MappingHealth.company_id == company_id))
+    session.flush()
 
 
 def hold(session, world, external: str, product: str, run_id: int) -> None:
@@ -72,6 +80,7 @@ def setup_month(session_factory, settings, world, cw_state) -> int:
         red = [{"level": "red", "code": "cancelled", "message": "agreement is cancelled"}]
         health(session, world, "ext-001", date(2026, 12, 1), "red", reasons=red)
         # ext-002 has no health row: the run's view of its agreement counts.
+        no_health(session, world, "ext-002")
         health(session, world, "ext-003", date(2027, 1, 1), "amber")
         hold(session, world, "ext-002", "pb-premium", run_id)
     return run_id
