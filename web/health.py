@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, url_for
 
-from billing_sync.launch import start_run
 from billing_sync.queue.client import QueueUnavailable
-from web.common import partner_id
-from web.state import launcher, now, state
+from web.sync import begin_preview
 
 bp = Blueprint("health", __name__, url_prefix="/health")
 
@@ -15,17 +13,8 @@ bp = Blueprint("health", __name__, url_prefix="/health")
 @bp.post("/check")
 def check_now():
     """Start a preview (it writes nothing) whose reads record every mapped company's health."""
-    app_state = state()
     try:
-        started = start_run(
-            app_state.session_factory,
-            app_state.settings,
-            launcher(),
-            partner_id(),
-            now=now(),
-            trigger="manual",
-            dry_run=True,
-        )
+        started = begin_preview()
     except QueueUnavailable as exc:
         flash(f"The health check could not be started: {exc}", "error")
         return redirect(url_for("companies.index"))

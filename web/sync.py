@@ -26,6 +26,20 @@ def index():
     return render_template("sync.html", partner=partner())
 
 
+def begin_preview():
+    """Start the signed-in partner's preview (a thread, or a job for workers); its StartedRun."""
+    app_state = state()
+    return start_run(
+        app_state.session_factory,
+        app_state.settings,
+        launcher(),
+        partner_id(),
+        now=now(),
+        trigger="manual",
+        dry_run=True,
+    )
+
+
 @bp.post("/preview")
 def preview():
     """Compute what a run would change, write nothing to ConnectWise, and show it.
@@ -33,17 +47,8 @@ def preview():
     Embedded, the preview is computed in this request; with workers it is a job and the page
     shows it queued, then running, then the table.
     """
-    app_state = state()
     try:
-        started = start_run(
-            app_state.session_factory,
-            app_state.settings,
-            launcher(),
-            partner_id(),
-            now=now(),
-            trigger="manual",
-            dry_run=True,
-        )
+        started = begin_preview()
     except QueueUnavailable as exc:
         flash(f"The preview could not be started: {exc}", "error")
         return redirect(url_for(".index"))
